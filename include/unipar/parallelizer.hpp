@@ -1,0 +1,415 @@
+/// @file parallelizer.hpp
+/// @brief The one API every backend implements: SPMD run, messages, collectives and map.
+#pragma once
+
+#include <algorithm>
+#include <concepts>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "unipar/codec.hpp"
+#include "unipar/detail/bytes.hpp"
+#include "unipar/detail/tags.hpp"
+#include "unipar/error.hpp"
+
+namespace unipar {
+
+class Parallelizer;
+
+/// A function `run` can call: `f(par, args...)`.
+template <class F, class... Args>
+concept SpmdFunction = std::invocable<F&, Parallelizer&, Args&...>;
+
+/// A function `map` can apply: `f(item)` returns a transferable value.
+template <class F, class T>
+concept MapFunction = std::invocable<const F&, const T&> &&
+                      Transferable<std::invoke_result_t<const F&, const T&>> &&
+                      std::is_default_constructible_v<std::invoke_result_t<const F&, const T&>>;
+
+namespace detail {
+template <class F, class T>
+class MapRunner;
+/// Block `index` of `count` items split over `parts`: sizes differ by at most one, larger first.
+struct Block {
+  std::size_t begin;
+  std::size_t size;
+};
+Block block_of(std::size_t count, int parts, int index);
+}  // namespace detail
+
+/// @brief A group of processes that run the same code: the serial, fork or MPI backend.
+///
+/// Library code takes a `unipar::Parallelizer&` and works unchanged on every backend:
+/// @code
+/// double mean_of_squares(unipar::Parallelizer& par, const std::vector<double>& data) {
+///   return par.run([&](unipar::Parallelizer& p) {
+///     auto mine = p.scatter(data);                  // this process's block
+///     double sum = 0;
+///     for (double x : mine) sum += x * x;
+///     double total = p.allreduce(sum, std::plus<>{});
+///     return total / static_cast<double>(data.size());
+///   });
+/// }
+/// @endcode
+///
+/// Values, not pointers: every operation takes and returns values (see codec.hpp for which
+/// types travel as raw bytes and which through Boost.Serialization).
+class Parallelizer {
+ public:
+  Parallelizer(const Parallelizer&) = delete;
+  Parallelizer& operator=(const Parallelizer&) = delete;
+  virtual ~Parallelizer();
+
+  /// @return this process's id: 0 on main, 1 .. nprocs()-1 on the workers.
+  int id() const noexcept { return id_; }
+  /// @return how many processes take part, main included.
+  int nprocs() const noexcept { return nprocs_; }
+  /// @return whether this is the main process (id 0).
+  bool on_main() const noexcept { return id_ == 0; }
+  /// @return "serial", "fork" or "mpi".
+  virtual std::string_view name() const = 0;
+  /// @return whether this process is inside `run`.
+  bool in_run() const noexcept { return in_run_; }
+
+  /// @brief Calls `f(*this, args...)` on every process (SPMD).
+  /// @return on main, main's result; on other MPI ranks, their own result (fork workers never
+  /// return from `run`).
+  /// @note Under `fork`, workers are forked here and see a copy-on-write snapshot of main's
+  /// memory as it was when `run` began; they end when `f` returns. Under `mpi`, every rank
+  /// calls `run`. A `run` inside `run` is a UsageError.
+  template <class F, class... Args>
+    requires SpmdFunction<F, Args...>
+  std::invoke_result_t<F&, Parallelizer&, Args&...> run(F&& f, Args&&... args) {
+    using R = std::invoke_result_t<F&, Parallelizer&, Args&...>;
+    RunScope scope(*this);
+    if constexpr (std::is_void_v<R>) {
+      execute([&](Parallelizer& p) { std::invoke(f, p, args...); });
+    } else {
+      std::optional<R> result;
+      execute([&](Parallelizer& p) { result.emplace(std::invoke(f, p, args...)); });
+      return std::move(*result);
+    }
+  }
+
+  /// @brief Sends `value` to process `dest` with a tag (0 .. 2^30-1).
+  /// Small messages return at once; a large one may wait until the receiver takes it.
+  template <class T>
+  void send(const T& value, int dest, int tag = 0) {
+    check_rank(dest, "send");
+    check_tag(tag, "send");
+    detail::Encoded<T> encoded(value);
+    post(dest, tag, detail::fingerprint_v<T>, encoded.bytes());
+  }
+
+  /// @brief Receives the next message from `source` with `tag`, which must hold a T.
+  /// @throws TypeMismatch when the message was sent as another type.
+  template <class T>
+  T receive(int source, int tag = 0) {
+    T value{};
+    receive_into(value, source, tag);
+    return value;
+  }
+
+  /// @brief As `receive`, into an existing object (a vector reuses its capacity).
+  template <class T>
+  void receive_into(T& value, int source, int tag = 0) {
+    check_rank(source, "receive");
+    check_tag(tag, "receive");
+    detail::Decoder<T> decoder(value);
+    fetch(source, tag, detail::fingerprint_v<T>, decoder);
+    decoder.finish();
+  }
+
+  /// @brief Whether a message from `source` with `tag` is waiting (does not block).
+  bool probe(int source, int tag = 0);
+
+  /// @brief Root's `value`, on every process.
+  /// Pass the value with `std::move` on root to avoid a copy; on the other processes the
+  /// argument's storage is reused to receive (pass an empty value or a buffer to recycle).
+  /// @note Every process must call it, in the same order as the other collectives.
+  template <class T>
+  T broadcast(T value, int root = 0) {
+    broadcast_inplace(value, root);
+    return value;
+  }
+
+  /// @brief Root sends `value`; every other process's `value` is overwritten with it, reusing its
+  /// storage (a vector keeps its capacity).
+  /// @note Every process must call it, in the same order as the other collectives.
+  template <class T>
+  void broadcast_inplace(T& value, int root = 0) {
+    check_rank(root, "broadcast");
+    if (id_ == root) {
+      detail::Encoded<T> encoded(value);
+      broadcast_bytes(root, detail::fingerprint_v<T>, encoded.bytes(), nullptr);
+    } else {
+      detail::Decoder<T> decoder(value);
+      broadcast_bytes(root, detail::fingerprint_v<T>, {}, &decoder);
+      decoder.finish();
+    }
+  }
+
+  /// @brief Splits root's `data` into nprocs() contiguous blocks (sizes differ by at most one,
+  /// larger blocks first) and returns this process's block.
+  /// Other processes may pass an empty vector.
+  /// @note Every process must call it, in the same order as the other collectives.
+  template <class T>
+  std::vector<T> scatter(const std::vector<T>& data, int root = 0) {
+    check_rank(root, "scatter");
+    using Block = std::vector<T>;
+    std::vector<T> mine;
+    detail::Decoder<Block> decoder(mine);
+    if (id_ == root) {
+      BlockSource<T> source(data, nprocs_);
+      scatter_bytes(root, detail::fingerprint_v<Block>, &source, decoder);
+    } else {
+      scatter_bytes(root, detail::fingerprint_v<Block>, nullptr, decoder);
+    }
+    decoder.finish();
+    return mine;
+  }
+
+  /// @brief One value per process, in id order, on root; an empty vector elsewhere.
+  /// @note Every process must call it, in the same order as the other collectives.
+  template <class T>
+  std::vector<T> gather(const T& value, int root = 0) {
+    check_rank(root, "gather");
+    detail::Encoded<T> encoded(value);
+    std::vector<T> all;
+    if (id_ != root) {
+      gather_bytes(root, detail::fingerprint_v<T>, encoded.bytes(), nullptr);
+      return all;
+    }
+    all.resize(static_cast<std::size_t>(nprocs_));
+    ValueSink<T> sink(all);
+    gather_bytes(root, detail::fingerprint_v<T>, encoded.bytes(), &sink);
+    sink.finish();
+    return all;
+  }
+
+  /// @brief The concatenation of every process's block, in id order, on root (the inverse of
+  /// `scatter`); an empty vector elsewhere.
+  /// @note Every process must call it, in the same order as the other collectives.
+  template <class T>
+  std::vector<T> gather_blocks(const std::vector<T>& block, int root = 0) {
+    check_rank(root, "gather_blocks");
+    if constexpr (detail::Plain<T>) {
+      // Sizes first, so root allocates the result once and receives into it in place.
+      const auto sizes = gather<std::uint64_t>(block.size(), root);
+      detail::Encoded<std::vector<T>> encoded(block);
+      std::vector<T> all;
+      if (id_ != root) {
+        gather_bytes(root, detail::fingerprint_v<std::vector<T>>, encoded.bytes(), nullptr);
+        return all;
+      }
+      std::uint64_t total = 0;
+      for (auto size : sizes) total += size;
+      all.reserve(total);
+      ConcatSink<T> sink(all);
+      gather_bytes(root, detail::fingerprint_v<std::vector<T>>, encoded.bytes(), &sink);
+      return all;
+    } else {
+      auto blocks = gather(block, root);
+      std::vector<T> all;
+      for (auto& part : blocks) std::move(part.begin(), part.end(), std::back_inserter(all));
+      return all;
+    }
+  }
+
+  /// @brief Combines every process's value with `op`, in id order
+  /// (`op(op(v0, v1), v2) ...`), so that floating-point results are the same on every backend.
+  /// @return the result on root; `value` unchanged elsewhere.
+  /// @note Every process must call it, in the same order as the other collectives.
+  template <class T, class Op>
+    requires std::invocable<Op&, T, const T&>
+  T reduce(const T& value, Op op, int root = 0) {
+    auto all = gather(value, root);
+    if (id_ != root) return value;
+    T result = std::move(all.front());
+    for (std::size_t i = 1; i < all.size(); ++i) result = std::invoke(op, std::move(result), all[i]);
+    return result;
+  }
+
+  /// @brief As `reduce`, with the result on every process.
+  /// @note Every process must call it, in the same order as the other collectives.
+  template <class T, class Op>
+    requires std::invocable<Op&, T, const T&>
+  T allreduce(const T& value, Op op) {
+    return broadcast(reduce(value, op, 0), 0);
+  }
+
+  /// @brief Returns once every process has called it.
+  /// @note Every process must call it, in the same order as the other collectives.
+  void barrier();
+
+  /// @brief `f(item)` for every item, in input order, on main; an empty vector elsewhere.
+  ///
+  /// Load is balanced dynamically: processes take chunks of items as they become free, chunks
+  /// shrink toward the end and small items are grouped automatically. Outside `run`, the fork
+  /// backend forks its workers for the call; inside `run`, every process calls `map` and the
+  /// items of main are used (the others may pass an empty vector). An exception thrown by `f`
+  /// reaches main as WorkerError with the item's index.
+  template <class F, class T>
+    requires MapFunction<F, T>
+  std::vector<std::invoke_result_t<const F&, const T&>> map(const F& f,
+                                                           const std::vector<T>& items);
+
+  /// @brief Writes one line, prefixed with this process's id; lines from different processes
+  /// never interleave.
+  template <class... Args>
+  void print(const Args&... args) {
+    std::ostringstream line;
+    line << '[' << id_ << "] ";
+    (line << ... << args);
+    line << '\n';
+    write_line(line.str());
+  }
+
+ protected:
+  Parallelizer(int id, int nprocs) : id_(id), nprocs_(nprocs) {}
+
+  /// Sets this process's place in the group (a fork worker learns its id after the fork).
+  void set_process(int id, int nprocs) {
+    id_ = id;
+    nprocs_ = nprocs;
+  }
+  /// Starts the collective sequence anew (all processes do so at the start of a run).
+  void reset_sequence() { sequence_ = 0; }
+  /// The tag of the next collective of kind `op` (every process counts its collectives).
+  int next_collective_tag(detail::Op op) { return detail::collective_tag(op, ++sequence_); }
+
+  // ---- what a backend implements (bytes only) ---------------------------------------------------
+
+  /// Calls `body(*this)` on every process of the group.
+  virtual void execute(const std::function<void(Parallelizer&)>& body) = 0;
+  /// Sends one message to another process.
+  virtual void send_bytes(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) = 0;
+  /// Receives the next message from `source` with `tag` into `sink`; throws TypeMismatch when
+  /// its fingerprint is not `type`.
+  virtual void receive_bytes(int source, int tag, detail::Fingerprint type,
+                             detail::ByteSink& sink) = 0;
+  /// Whether a message from `source` with `tag` can be received without blocking.
+  virtual bool probe_bytes(int source, int tag) = 0;
+  /// Blocks until a message with `tag` from some other process can be received; returns that
+  /// process (the lowest id when several can).
+  virtual int wait_any(int tag) = 0;
+
+  /// Root's `root_bytes` into `sink` on every other process (`sink` is null on root).
+  /// The default sends along a binomial tree of point-to-point messages.
+  virtual void broadcast_bytes(int root, detail::Fingerprint type, detail::ConstBytes root_bytes,
+                               detail::ByteSink* sink);
+  /// Root's `source->part(i)` into process i's `sink` (`source` is null except on root).
+  virtual void scatter_bytes(int root, detail::Fingerprint type, detail::ScatterSource* source,
+                             detail::ByteSink& sink);
+  /// Every process's `mine` into root's `sink` (`sink` is null except on root).
+  virtual void gather_bytes(int root, detail::Fingerprint type, detail::ConstBytes mine,
+                            detail::GatherSink* sink);
+  /// Returns once every process has called it.
+  virtual void barrier_bytes();
+  /// Writes one whole line to standard output.
+  virtual void write_line(std::string_view line);
+  /// Whether, outside `run`, `map`'s workers already hold main's items (fork's snapshot).
+  virtual bool workers_share_snapshot() const { return false; }
+
+ private:
+  template <class F, class T>
+  friend class detail::MapRunner;
+
+  /// Marks this object as running for the duration of `run`; rejects a nested `run`.
+  class RunScope {
+   public:
+    explicit RunScope(Parallelizer& par);
+    ~RunScope();
+    RunScope(const RunScope&) = delete;
+    RunScope& operator=(const RunScope&) = delete;
+
+   private:
+    Parallelizer& par_;
+  };
+
+  template <class T>
+  class BlockSource final : public detail::ScatterSource {
+   public:
+    BlockSource(const std::vector<T>& data, int parts) : data_(data), parts_(parts) {}
+    detail::ConstBytes part(int process) override {
+      const auto block = detail::block_of(data_.size(), parts_, process);
+      if constexpr (detail::Plain<T>) {
+        return std::as_bytes(std::span(data_.data() + block.begin, block.size));
+      } else {
+        std::vector<T> copy(data_.begin() + static_cast<std::ptrdiff_t>(block.begin),
+                            data_.begin() + static_cast<std::ptrdiff_t>(block.begin + block.size));
+        encoded_.emplace(copy);
+        // Keep the copy alive with its encoding: the encoding owns serialized bytes.
+        return encoded_->bytes();
+      }
+    }
+
+   private:
+    const std::vector<T>& data_;
+    int parts_;
+    std::optional<detail::Encoded<std::vector<T>>> encoded_;
+  };
+
+  template <class T>
+  class ValueSink final : public detail::GatherSink {
+   public:
+    explicit ValueSink(std::vector<T>& out) : out_(out) {}
+    detail::MutableBytes prepare(int process, std::size_t size) override {
+      decoders_.emplace_back(out_[static_cast<std::size_t>(process)]);
+      return decoders_.back().prepare(size);
+    }
+    void finish() {
+      for (auto& decoder : decoders_) decoder.finish();
+    }
+
+   private:
+    std::vector<T>& out_;
+    std::deque<detail::Decoder<T>> decoders_;
+  };
+
+  template <class T>
+  class ConcatSink final : public detail::GatherSink {
+   public:
+    explicit ConcatSink(std::vector<T>& out) : out_(out) {}
+    detail::MutableBytes prepare(int, std::size_t size) override {
+      if (size % sizeof(T) != 0) detail::throw_bad_size(typeid(T).name(), sizeof(T), size);
+      const std::size_t begin = out_.size();
+      out_.resize(begin + size / sizeof(T));
+      return std::as_writable_bytes(std::span(out_.data() + begin, size / sizeof(T)));
+    }
+
+   private:
+    std::vector<T>& out_;
+  };
+
+  void check_rank(int rank, const char* operation) const;
+  static void check_tag(int tag, const char* operation);
+  /// send_bytes, or into this process's own queue when `dest` is this process.
+  void post(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes);
+  /// receive_bytes, or from this process's own queue when `source` is this process.
+  void fetch(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink);
+
+  struct SelfMessage {
+    int tag;
+    detail::Fingerprint type;
+    std::vector<std::byte> bytes;
+  };
+
+  int id_;
+  int nprocs_;
+  bool in_run_ = false;
+  std::uint64_t sequence_ = 0;
+  std::deque<SelfMessage> self_messages_;
+};
+
+}  // namespace unipar
+
+#include "unipar/detail/map.hpp"

@@ -1,0 +1,10 @@
+/// @file unipar.hpp
+/// @brief Everything unipar offers: one Parallelizer API over serial, fork and MPI backends.
+#pragma once
+
+#include "unipar/codec.hpp"
+#include "unipar/error.hpp"
+#include "unipar/factory.hpp"
+#include "unipar/fork.hpp"
+#include "unipar/parallelizer.hpp"
+#include "unipar/serial.hpp"

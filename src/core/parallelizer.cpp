@@ -1,0 +1,201 @@
+#include "unipar/parallelizer.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+namespace unipar {
+namespace {
+
+/// Remembers where a sink wanted the bytes, so that a broadcast can forward them.
+class RecordingSink final : public detail::ByteSink {
+ public:
+  explicit RecordingSink(detail::ByteSink& inner) : inner_(inner) {}
+  detail::MutableBytes prepare(std::size_t size) override { return bytes_ = inner_.prepare(size); }
+  detail::ConstBytes bytes() const { return bytes_; }
+
+ private:
+  detail::ByteSink& inner_;
+  detail::MutableBytes bytes_;
+};
+
+/// Routes one process's contribution to a gather into the root's GatherSink.
+class GatherSlot final : public detail::ByteSink {
+ public:
+  GatherSlot(detail::GatherSink& sink, int process) : sink_(sink), process_(process) {}
+  detail::MutableBytes prepare(std::size_t size) override { return sink_.prepare(process_, size); }
+
+ private:
+  detail::GatherSink& sink_;
+  int process_;
+};
+
+/// Accepts only an empty message.
+class EmptySink final : public detail::ByteSink {
+ public:
+  detail::MutableBytes prepare(std::size_t size) override {
+    if (size != 0) detail::throw_bad_size("barrier", 0, size);
+    return {};
+  }
+};
+
+void copy_into(detail::ByteSink& sink, detail::ConstBytes bytes) {
+  auto target = sink.prepare(bytes.size());
+  if (!bytes.empty()) std::memcpy(target.data(), bytes.data(), bytes.size());
+}
+
+}  // namespace
+
+namespace detail {
+
+Block block_of(std::size_t count, int parts, int index) {
+  const auto p = static_cast<std::size_t>(parts);
+  const auto i = static_cast<std::size_t>(index);
+  const std::size_t base = count / p;
+  const std::size_t larger = count % p;  // the first `larger` blocks hold one more item
+  return {i * base + std::min(i, larger), base + (i < larger ? 1 : 0)};
+}
+
+}  // namespace detail
+
+Parallelizer::~Parallelizer() = default;
+
+Parallelizer::RunScope::RunScope(Parallelizer& par) : par_(par) {
+  if (par_.in_run_) {
+    throw UsageError(std::string(par_.name()) +
+                     ": run() called inside run(); call the inner function directly, it already "
+                     "runs on every process");
+  }
+  par_.in_run_ = true;
+  par_.sequence_ = 0;
+  par_.self_messages_.clear();
+}
+
+Parallelizer::RunScope::~RunScope() { par_.in_run_ = false; }
+
+void Parallelizer::check_rank(int rank, const char* operation) const {
+  if (rank < 0 || rank >= nprocs_) {
+    throw UsageError(std::string(operation) + ": invalid rank " + std::to_string(rank) +
+                     "; this " + std::string(name()) + " parallelizer has ranks 0.." +
+                     std::to_string(nprocs_ - 1));
+  }
+}
+
+void Parallelizer::check_tag(int tag, const char* operation) {
+  if (tag < 0 || tag > detail::max_user_tag) {
+    throw UsageError(std::string(operation) + ": invalid tag " + std::to_string(tag) +
+                     "; tags are 0.." + std::to_string(detail::max_user_tag));
+  }
+}
+
+void Parallelizer::post(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) {
+  if (dest != id_) return send_bytes(dest, tag, type, bytes);
+  self_messages_.push_back({tag, type, std::vector<std::byte>(bytes.begin(), bytes.end())});
+}
+
+void Parallelizer::fetch(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink) {
+  if (source != id_) return receive_bytes(source, tag, type, sink);
+  for (auto it = self_messages_.begin(); it != self_messages_.end(); ++it) {
+    if (it->tag != tag) continue;
+    if (it->type != type) {
+      throw TypeMismatch("receive: the message process " + std::to_string(id_) +
+                         " sent itself with tag " + std::to_string(tag) +
+                         " holds another type than the one asked for");
+    }
+    copy_into(sink, it->bytes);
+    self_messages_.erase(it);
+    return;
+  }
+  throw UsageError("receive: process " + std::to_string(id_) +
+                   " waits for a message from itself with tag " + std::to_string(tag) +
+                   " that it never sent; this would block forever");
+}
+
+bool Parallelizer::probe(int source, int tag) {
+  check_rank(source, "probe");
+  check_tag(tag, "probe");
+  if (source != id_) return probe_bytes(source, tag);
+  for (const auto& message : self_messages_) {
+    if (message.tag == tag) return true;
+  }
+  return false;
+}
+
+void Parallelizer::barrier() { barrier_bytes(); }
+
+void Parallelizer::broadcast_bytes(int root, detail::Fingerprint type,
+                                   detail::ConstBytes root_bytes, detail::ByteSink* sink) {
+  const int tag = next_collective_tag(detail::Op::broadcast);
+  const int n = nprocs_;
+  const int relative = (id_ - root + n) % n;
+  detail::ConstBytes bytes = root_bytes;
+  // Binomial tree over ranks relative to root: receive from the parent, then forward.
+  int mask = 1;
+  while (mask < n) {
+    if ((relative & mask) != 0) {
+      RecordingSink recording(*sink);
+      receive_bytes((relative - mask + root) % n, tag, type, recording);
+      bytes = recording.bytes();
+      break;
+    }
+    mask <<= 1;
+  }
+  for (mask >>= 1; mask > 0; mask >>= 1) {
+    if (relative + mask < n) send_bytes((relative + mask + root) % n, tag, type, bytes);
+  }
+}
+
+void Parallelizer::scatter_bytes(int root, detail::Fingerprint type,
+                                 detail::ScatterSource* source, detail::ByteSink& sink) {
+  const int tag = next_collective_tag(detail::Op::scatter);
+  if (id_ != root) return receive_bytes(root, tag, type, sink);
+  for (int process = 0; process < nprocs_; ++process) {
+    if (process != root) send_bytes(process, tag, type, source->part(process));
+  }
+  copy_into(sink, source->part(root));
+}
+
+void Parallelizer::gather_bytes(int root, detail::Fingerprint type, detail::ConstBytes mine,
+                                detail::GatherSink* sink) {
+  const int tag = next_collective_tag(detail::Op::gather);
+  if (id_ != root) return send_bytes(root, tag, type, mine);
+  for (int process = 0; process < nprocs_; ++process) {
+    GatherSlot slot(*sink, process);
+    if (process == root) {
+      copy_into(slot, mine);
+    } else {
+      receive_bytes(process, tag, type, slot);
+    }
+  }
+}
+
+void Parallelizer::barrier_bytes() {
+  const int tag = next_collective_tag(detail::Op::barrier);
+  EmptySink empty;
+  if (id_ == 0) {
+    for (int process = 1; process < nprocs_; ++process) receive_bytes(process, tag, 0, empty);
+    for (int process = 1; process < nprocs_; ++process) send_bytes(process, tag, 0, {});
+  } else {
+    send_bytes(0, tag, 0, {});
+    receive_bytes(0, tag, 0, empty);
+  }
+}
+
+void Parallelizer::write_line(std::string_view line) {
+  std::cout.flush();
+  std::fflush(stdout);
+  // One write() per line: lines from different processes do not interleave.
+  while (!line.empty()) {
+    const ssize_t written = ::write(STDOUT_FILENO, line.data(), line.size());
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      return;  // stdout closed: nothing sensible to do with a log line
+    }
+    line.remove_prefix(static_cast<std::size_t>(written));
+  }
+}
+
+}  // namespace unipar

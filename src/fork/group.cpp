@@ -1,0 +1,510 @@
+#include "fork/group.hpp"
+
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <thread>
+
+#include <boost/interprocess/anonymous_shared_memory.hpp>
+
+#include "unipar/detail/tags.hpp"
+#include "unipar/error.hpp"
+
+namespace unipar::fork_detail {
+namespace {
+
+constexpr std::uint32_t header_magic = 0x756e6970;  // "unip"
+constexpr std::size_t small_message = 4096;         // header and payload in one write
+constexpr std::uint64_t max_message = std::uint64_t{1} << 48;
+
+std::uint64_t header_check(const MessageHeader& h) {
+  std::uint64_t x = h.magic ^ (static_cast<std::uint64_t>(static_cast<std::uint32_t>(h.tag)) << 32);
+  x ^= h.type * 0x9E3779B97F4A7C15ull;
+  x ^= h.size * 0xC2B2AE3D27D4EB4Full;
+  return x ^ (x >> 29);
+}
+
+std::atomic<Group*> active_group{nullptr};
+
+void on_child_exit(int) {
+  const int saved = errno;
+  if (Group* group = active_group.load()) group->reap_exited();
+  errno = saved;
+}
+
+std::size_t env_size(const char* name, std::size_t fallback) {
+  const char* text = std::getenv(name);
+  return text != nullptr && *text != '\0' ? std::strtoull(text, nullptr, 10) : fallback;
+}
+
+std::size_t floor_power_of_two(std::size_t x) {
+  std::size_t p = 1;
+  while (p * 2 <= x) p *= 2;
+  return p;
+}
+
+/// Ring capacity per channel: 1 MiB for small groups, less for large ones (nprocs^2 channels),
+/// never below 64 KiB. UNIPAR_FORK_CHANNEL_BYTES overrides (rounded down to a power of two).
+std::size_t channel_capacity(int nprocs) {
+  const std::size_t channels = static_cast<std::size_t>(nprocs) * static_cast<std::size_t>(nprocs);
+  std::size_t capacity = std::clamp<std::size_t>((std::size_t{128} << 20) / channels,
+                                                 std::size_t{64} << 10, std::size_t{1} << 20);
+  capacity = env_size("UNIPAR_FORK_CHANNEL_BYTES", capacity);
+  return floor_power_of_two(std::max<std::size_t>(capacity, 4096));
+}
+
+void copy_text(char* out, std::size_t capacity, const std::string& text) {
+  const std::size_t n = std::min(capacity - 1, text.size());
+  std::memcpy(out, text.data(), n);
+  out[n] = '\0';
+}
+
+/// Clears a doorbell's "sleeping" flag however the wait ends.
+class Awake {
+ public:
+  explicit Awake(Doorbell& bell) : bell_(bell) {}
+  ~Awake() { bell_.sleeping.store(0, std::memory_order_relaxed); }
+  Awake(const Awake&) = delete;
+  Awake& operator=(const Awake&) = delete;
+
+ private:
+  Doorbell& bell_;
+};
+
+}  // namespace
+
+Group::Group(int nprocs)
+    : nprocs_(nprocs),
+      main_pid_(getpid()),
+      capacity_(channel_capacity(nprocs)),
+      piece_(std::max<std::size_t>(capacity_ / 4, 4096)),
+      policy_(wait_policy(nprocs)),
+      pids_(static_cast<std::size_t>(nprocs), 0),
+      reaped_(new std::atomic<bool>[static_cast<std::size_t>(nprocs)]),
+      pending_(static_cast<std::size_t>(nprocs)) {
+  const auto n = static_cast<std::size_t>(nprocs);
+  auto align = [](std::size_t x) { return (x + 63) & ~std::size_t{63}; };
+  const std::size_t report_bytes = align(sizeof(FailureReport));
+  const std::size_t slot_bytes = align(sizeof(ProcessSlot) * n);
+  const std::size_t state_bytes = align(sizeof(ChannelState) * n * n);
+  const std::size_t total = report_bytes + slot_bytes + state_bytes + capacity_ * n * n;
+  try {
+    region_ = boost::interprocess::anonymous_shared_memory(total);
+  } catch (const std::exception& e) {
+    throw Error(std::string("fork: cannot map ") + std::to_string(total >> 20) +
+                " MiB of shared memory: " + e.what());
+  }
+  auto* base = static_cast<std::byte*>(region_.get_address());
+  report_ = new (base) FailureReport();
+  slots_ = new (base + report_bytes) ProcessSlot[n];
+  channel_states_ = new (base + report_bytes + slot_bytes) ChannelState[n * n];
+  rings_ = base + report_bytes + slot_bytes + state_bytes;
+  for (std::size_t i = 0; i < n; ++i) reaped_[i].store(i == 0);
+}
+
+Group::~Group() {
+  if (self_ == 0) {
+    abort_workers();  // a no-op when join() already reaped everyone
+  }
+}
+
+Channel Group::channel(int from, int to) const {
+  const auto index = static_cast<std::size_t>(from) * static_cast<std::size_t>(nprocs_) +
+                     static_cast<std::size_t>(to);
+  return Channel(&channel_states_[index], rings_ + index * capacity_, capacity_);
+}
+
+// ---- processes --------------------------------------------------------------------------------
+
+void Group::install_child_handler() {
+  struct sigaction action {};
+  action.sa_handler = on_child_exit;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  active_group.store(this);
+  if (sigaction(SIGCHLD, &action, &previous_child_action_) != 0) {
+    active_group.store(nullptr);
+    detail::throw_system_error("sigaction(SIGCHLD)", errno);
+  }
+  handler_installed_ = true;
+}
+
+void Group::remove_child_handler() noexcept {
+  if (!handler_installed_) return;
+  sigaction(SIGCHLD, &previous_child_action_, nullptr);
+  active_group.store(nullptr);
+  handler_installed_ = false;
+}
+
+void Group::start_workers(const std::function<void(int)>& worker) {
+  install_child_handler();
+  sigset_t child_signal, previous;
+  sigemptyset(&child_signal);
+  sigaddset(&child_signal, SIGCHLD);
+  // The handler must not run while the pid table is half filled.
+  pthread_sigmask(SIG_BLOCK, &child_signal, &previous);
+  for (int id = 1; id < nprocs_; ++id) {
+    const pid_t pid = fork();
+    if (pid < 0) {
+      const int error = errno;
+      pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+      detail::throw_system_error("fork", error);  // the caller aborts the workers started
+    }
+    if (pid == 0) {
+      // Worker: die with main, never run main's SIGCHLD handler.
+      active_group.store(nullptr);
+      signal(SIGCHLD, SIG_DFL);
+      pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != main_pid_) _exit(125);  // main died before prctl took effect
+      self_ = id;
+      handler_installed_ = false;
+      worker(id);
+      _exit(126);  // not reached: the worker function leaves with _exit
+    }
+    pids_[static_cast<std::size_t>(id)] = pid;
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  reap_exited();  // a worker may have died while the handler was blocked
+}
+
+void Group::finish_worker() {
+  slot(self_).finished.store(1, std::memory_order_seq_cst);
+  ring_always(slot(0).bell);
+}
+
+void Group::record_worker_error(const detail::ExceptionInfo& info) {
+  std::uint32_t expected = 0;
+  if (report_->state.compare_exchange_strong(expected, 1)) {
+    report_->kind = FailureKind::worker_threw;
+    report_->worker = self_;
+    report_->pid = getpid();
+    report_->has_item = info.item.has_value();
+    report_->item = info.item.value_or(0);
+    copy_text(report_->host, sizeof report_->host, detail::host_name());
+    copy_text(report_->type_name, sizeof report_->type_name, info.type_name);
+    copy_text(report_->message, sizeof report_->message, info.message);
+    report_->state.store(2, std::memory_order_release);
+  }
+  for (int i = 0; i < nprocs_; ++i) ring_always(slot(i).bell);
+}
+
+void Group::record_main_failure() {
+  std::uint32_t expected = 0;
+  if (report_->state.compare_exchange_strong(expected, 1)) {
+    report_->kind = FailureKind::main_failed;
+    report_->worker = 0;
+    report_->pid = getpid();
+    report_->state.store(2, std::memory_order_release);
+  }
+  for (int i = 0; i < nprocs_; ++i) ring_always(slot(i).bell);
+}
+
+void Group::reap_exited() noexcept {
+  // Runs in the SIGCHLD handler (main only): waitpid, atomics and futex wakes are signal-safe.
+  bool lost = false;
+  for (int id = 1; id < nprocs_; ++id) {
+    auto& reaped = reaped_[static_cast<std::size_t>(id)];
+    const pid_t pid = pids_[static_cast<std::size_t>(id)];
+    if (pid == 0 || reaped.load()) continue;
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) != pid) continue;
+    reaped.store(true);
+    if (slot(id).finished.load() != 0) continue;
+    std::uint32_t expected = 0;
+    if (report_->state.compare_exchange_strong(expected, 1)) {
+      report_->kind = FailureKind::worker_lost;
+      report_->worker = id;
+      report_->pid = pid;
+      report_->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+      report_->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+      report_->state.store(2, std::memory_order_release);
+    }
+    lost = true;
+  }
+  if (lost) {
+    for (int i = 0; i < nprocs_; ++i) ring_always(slot(i).bell);
+  }
+}
+
+void Group::reap_all() noexcept {
+  sigset_t child_signal, previous;
+  sigemptyset(&child_signal);
+  sigaddset(&child_signal, SIGCHLD);
+  pthread_sigmask(SIG_BLOCK, &child_signal, &previous);
+  for (int id = 1; id < nprocs_; ++id) {
+    auto& reaped = reaped_[static_cast<std::size_t>(id)];
+    const pid_t pid = pids_[static_cast<std::size_t>(id)];
+    if (pid == 0 || reaped.load()) continue;
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    reaped.store(true);
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+}
+
+void Group::join() {
+  wait(
+      [&] {
+        for (int id = 1; id < nprocs_; ++id) {
+          if (slot(id).finished.load(std::memory_order_acquire) == 0) return false;
+        }
+        return true;
+      },
+      -1, "the end of run");
+  reap_all();
+  remove_child_handler();
+  if (worker_failed()) throw_failure();
+}
+
+void Group::abort_workers() {
+  if (self_ != 0) return;
+  for (int id = 1; id < nprocs_; ++id) {
+    const pid_t pid = pids_[static_cast<std::size_t>(id)];
+    if (pid != 0 && !reaped_[static_cast<std::size_t>(id)].load()) kill(pid, SIGKILL);
+  }
+  reap_all();
+  remove_child_handler();
+}
+
+bool Group::worker_failed() const {
+  const std::uint32_t state = report_->state.load(std::memory_order_acquire);
+  if (state != 2) return state == 1;  // 1: a worker or the reaper is writing its report
+  return report_->kind == FailureKind::worker_threw || report_->kind == FailureKind::worker_lost;
+}
+
+void Group::throw_failure() {
+  // The failing process claims the report, then fills it in; give it a moment to finish. If it
+  // was killed half-way, say so rather than wait forever.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (report_->state.load(std::memory_order_acquire) == 1) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw WorkerLost(-1, 0, 0, 0, "a process failed while reporting its failure");
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  const FailureReport& r = *report_;
+  switch (r.kind) {
+    case FailureKind::worker_threw:
+      throw WorkerError(r.worker, r.pid, r.host, r.type_name, r.message,
+                        r.has_item ? std::optional<std::size_t>(r.item) : std::nullopt);
+    case FailureKind::worker_lost:
+      throw WorkerLost(r.worker, r.pid, r.signal, r.exit_code);
+    case FailureKind::main_failed:
+      throw Error("fork: the main process failed; worker " + std::to_string(self_) + " stops");
+    case FailureKind::none:
+      break;
+  }
+  throw Error("fork: the run failed for an unknown reason");
+}
+
+// ---- waiting ----------------------------------------------------------------------------------
+
+void Group::check_failure() {
+  if (report_->state.load(std::memory_order_acquire) != 0) throw_failure();
+}
+
+void Group::check_peer(int peer, const char* what) {
+  if (peer >= 0 && slot(peer).finished.load(std::memory_order_acquire) != 0) {
+    throw UsageError("fork: process " + std::to_string(self_) + " waits for " + what +
+                     " from process " + std::to_string(peer) +
+                     ", whose function has already returned; this would block forever");
+  }
+  if (self_ != 0 && getppid() != main_pid_) {
+    throw WorkerLost(0, main_pid_, 0, 0, "the main process died");
+  }
+}
+
+template <class Ready>
+void Group::wait(Ready&& ready, int peer, const char* what) {
+  for (int i = 0; i < policy_.spin_iterations; ++i) {
+    if (ready()) return;
+    if ((i & 63) == 0) check_failure();
+    cpu_relax();
+  }
+  for (int i = 0; i < policy_.yield_iterations; ++i) {
+    if (ready()) return;
+    check_failure();
+    sched_yield();
+  }
+  Doorbell& bell = slot(self_).bell;
+  for (;;) {
+    Awake awake(bell);
+    bell.sleeping.store(1, std::memory_order_seq_cst);
+    const std::uint32_t seen = bell.rings.load(std::memory_order_seq_cst);
+    if (ready()) return;
+    check_failure();
+    // A peer that finished may have published just before: look once more, then give up.
+    if (peer >= 0 && slot(peer).finished.load(std::memory_order_acquire) != 0 && ready()) return;
+    check_peer(peer, what);
+    sleep_on(bell, seen, policy_.sleep_slice);
+    if (ready()) return;
+    if (self_ == 0) {
+      // The SIGCHLD handler reaps promptly; this is the fallback should a signal be missed.
+      sigset_t child_signal, previous;
+      sigemptyset(&child_signal);
+      sigaddset(&child_signal, SIGCHLD);
+      pthread_sigmask(SIG_BLOCK, &child_signal, &previous);
+      reap_exited();
+      pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    }
+  }
+}
+
+// ---- messages ---------------------------------------------------------------------------------
+
+void Group::write_stream(int dest, detail::ConstBytes bytes) {
+  Channel out = channel(self_, dest);
+  while (!bytes.empty()) {
+    std::size_t room = out.writable();
+    if (room == 0) {
+      wait([&] { return (room = out.writable()) != 0; }, -1, "room to send");
+    }
+    const std::size_t written = out.write_some(bytes.first(std::min({bytes.size(), room, piece_})));
+    bytes = bytes.subspan(written);
+    ring(slot(dest).bell);
+  }
+}
+
+void Group::send(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) {
+  MessageHeader header{header_magic, tag, type, bytes.size(), 0};
+  header.check = header_check(header);
+  const auto header_bytes = std::as_bytes(std::span(&header, 1));
+  if (bytes.size() + sizeof header <= small_message) {
+    std::byte buffer[small_message];
+    std::memcpy(buffer, &header, sizeof header);
+    if (!bytes.empty()) std::memcpy(buffer + sizeof header, bytes.data(), bytes.size());
+    write_stream(dest, {buffer, sizeof header + bytes.size()});
+  } else {
+    write_stream(dest, header_bytes);
+    write_stream(dest, bytes);
+  }
+}
+
+MessageHeader Group::read_header(int source) {
+  Channel in = channel(source, self_);
+  wait([&] { return in.readable() >= sizeof(MessageHeader); }, source, "a message");
+  MessageHeader header{};
+  in.read_some(std::as_writable_bytes(std::span(&header, 1)));
+  ring(slot(source).bell);
+  if (header.magic != header_magic || header.check != header_check(header) ||
+      header.size > max_message) {
+    throw Error("fork: corrupt message header from process " + std::to_string(source));
+  }
+  return header;
+}
+
+void Group::read_payload(int source, detail::MutableBytes out) {
+  Channel in = channel(source, self_);
+  while (!out.empty()) {
+    std::size_t available = in.readable();
+    if (available == 0) {
+      wait([&] { return (available = in.readable()) != 0; }, source, "the rest of a message");
+    }
+    const std::size_t count = in.read_some(out.first(std::min({out.size(), available, piece_})));
+    out = out.subspan(count);
+    ring(slot(source).bell);
+  }
+}
+
+void Group::stash(int source, const MessageHeader& header) {
+  Pending pending{header.tag, header.type, std::vector<std::byte>(header.size)};
+  read_payload(source, pending.bytes);
+  pending_[static_cast<std::size_t>(source)].push_back(std::move(pending));
+}
+
+void Group::throw_order_mismatch(int source, int expected_tag, int got_tag) {
+  throw UsageError("fork: collectives called in a different order: process " +
+                   std::to_string(self_) + " is in " + detail::describe_tag(expected_tag) +
+                   " but process " + std::to_string(source) + " is in " +
+                   detail::describe_tag(got_tag));
+}
+
+namespace {
+
+[[noreturn]] void throw_type_mismatch(int source, int tag) {
+  throw TypeMismatch("receive: the " + detail::describe_tag(tag) + " from process " +
+                     std::to_string(source) + " holds another type than the one asked for");
+}
+
+}  // namespace
+
+void Group::receive(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink) {
+  auto& queue = pending_[static_cast<std::size_t>(source)];
+  for (auto it = queue.begin(); it != queue.end(); ++it) {
+    if (it->tag == tag) {
+      if (it->type != type) throw_type_mismatch(source, tag);
+      const auto target = sink.prepare(it->bytes.size());
+      if (!it->bytes.empty()) std::memcpy(target.data(), it->bytes.data(), it->bytes.size());
+      queue.erase(it);
+      return;
+    }
+    if (detail::is_collective_tag(tag) && detail::is_collective_tag(it->tag)) {
+      throw_order_mismatch(source, tag, it->tag);
+    }
+  }
+  for (;;) {
+    const MessageHeader header = read_header(source);
+    if (header.tag == tag && header.type == type) {
+      detail::MutableBytes target;
+      try {
+        target = sink.prepare(header.size);
+      } catch (...) {
+        stash(source, header);  // keep the stream in step; the message stays receivable
+        throw;
+      }
+      if (target.size() != header.size) throw Error("fork: a sink prepared the wrong size");
+      read_payload(source, target);
+      return;
+    }
+    stash(source, header);
+    if (header.tag == tag) throw_type_mismatch(source, tag);
+    if (detail::is_collective_tag(tag) && detail::is_collective_tag(header.tag)) {
+      throw_order_mismatch(source, tag, header.tag);
+    }
+  }
+}
+
+bool Group::probe(int source, int tag) {
+  for (const auto& pending : pending_[static_cast<std::size_t>(source)]) {
+    if (pending.tag == tag) return true;
+  }
+  Channel in = channel(source, self_);
+  while (in.readable() >= sizeof(MessageHeader)) {
+    MessageHeader header{};
+    in.peek(std::as_writable_bytes(std::span(&header, 1)));
+    if (header.tag == tag) return true;
+    stash(source, read_header(source));
+  }
+  return false;
+}
+
+int Group::wait_any(int tag) {
+  for (;;) {
+    for (int source = 0; source < nprocs_; ++source) {
+      if (source != self_ && probe(source, tag)) return source;
+    }
+    wait(
+        [&] {
+          for (int source = 0; source < nprocs_; ++source) {
+            if (source != self_ && channel(source, self_).readable() >= sizeof(MessageHeader)) {
+              return true;
+            }
+          }
+          return false;
+        },
+        -1, "a message");
+  }
+}
+
+}  // namespace unipar::fork_detail
