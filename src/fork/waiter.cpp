@@ -44,7 +44,7 @@ void sleep_on(Doorbell& bell, std::uint32_t seen, std::chrono::milliseconds time
 WaitPolicy wait_policy(int nprocs) {
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
   const bool oversubscribed = nprocs > cores;
-  WaitPolicy policy{oversubscribed ? 0 : 20000, oversubscribed ? 200 : 50,
+  WaitPolicy policy{oversubscribed ? 0 : 2000, oversubscribed ? 200 : 50,
                     std::chrono::milliseconds(50)};
   policy.spin_iterations = env_int("UNIPAR_FORK_SPIN", policy.spin_iterations);
   policy.yield_iterations = env_int("UNIPAR_FORK_YIELD", policy.yield_iterations);
