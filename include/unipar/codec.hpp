@@ -89,12 +89,12 @@ concept Plain = std::is_trivially_copyable_v<T> && !is_rejected_v<T>;
 template <class T>
 struct contiguous_traits : std::false_type {};
 template <class T, class A>
-  requires(Plain<T> && !std::is_same_v<T, bool>)
-struct contiguous_traits<std::vector<T, A>> : std::true_type {
+requires(Plain<T> && !std::is_same_v<T, bool>) struct contiguous_traits<std::vector<T, A>>
+    : std::true_type {
   using element = T;
 };
 template <class C, class Tr, class A>
-  requires Plain<C>
+requires Plain<C>
 struct contiguous_traits<std::basic_string<C, Tr, A>> : std::true_type {
   using element = C;
 };
@@ -131,8 +131,8 @@ struct elements_codable<std::pair<A, B>>
 template <class T>
 struct elements_codable<std::optional<T>> : is_codable<T> {};
 template <class... Ts>
-struct elements_codable<std::variant<Ts...>>
-    : std::bool_constant<(is_codable<Ts>::value && ...)> {};
+struct elements_codable<std::variant<Ts...>> : std::bool_constant<(is_codable<Ts>::value && ...)> {
+};
 
 template <class T>
 struct is_codable

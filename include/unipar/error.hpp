@@ -2,11 +2,11 @@
 /// @brief The exceptions unipar throws. Every one derives from unipar::Error.
 #pragma once
 
+#include <sys/types.h>
 #include <cstddef>
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <sys/types.h>
 
 namespace unipar {
 

@@ -30,9 +30,9 @@ concept SpmdFunction = std::invocable<F&, Parallelizer&, Args&...>;
 
 /// A function `map` can apply: `f(item)` returns a transferable value.
 template <class F, class T>
-concept MapFunction = std::invocable<const F&, const T&> &&
-                      Transferable<std::invoke_result_t<const F&, const T&>> &&
-                      std::is_default_constructible_v<std::invoke_result_t<const F&, const T&>>;
+concept MapFunction =
+    std::invocable<const F&, const T&> && Transferable<std::invoke_result_t<const F&, const T&>> &&
+    std::is_default_constructible_v<std::invoke_result_t<const F&, const T&>>;
 
 namespace detail {
 template <class F, class T>
@@ -86,8 +86,8 @@ class Parallelizer {
   /// memory as it was when `run` began; they end when `f` returns. Under `mpi`, every rank
   /// calls `run`. A `run` inside `run` is a UsageError.
   template <class F, class... Args>
-    requires SpmdFunction<F, Args...>
-  std::invoke_result_t<F&, Parallelizer&, Args&...> run(F&& f, Args&&... args) {
+  requires SpmdFunction<F, Args...> std::invoke_result_t<F&, Parallelizer&, Args&...> run(
+      F&& f, Args&&... args) {
     using R = std::invoke_result_t<F&, Parallelizer&, Args&...>;
     RunScope scope(*this);
     if constexpr (std::is_void_v<R>) {
@@ -229,20 +229,19 @@ class Parallelizer {
   /// @return the result on root; `value` unchanged elsewhere.
   /// @note Every process must call it, in the same order as the other collectives.
   template <class T, class Op>
-    requires std::invocable<Op&, T, const T&>
-  T reduce(const T& value, Op op, int root = 0) {
+  requires std::invocable<Op&, T, const T&> T reduce(const T& value, Op op, int root = 0) {
     auto all = gather(value, root);
     if (id_ != root) return value;
     T result = std::move(all.front());
-    for (std::size_t i = 1; i < all.size(); ++i) result = std::invoke(op, std::move(result), all[i]);
+    for (std::size_t i = 1; i < all.size(); ++i)
+      result = std::invoke(op, std::move(result), all[i]);
     return result;
   }
 
   /// @brief As `reduce`, with the result on every process.
   /// @note Every process must call it, in the same order as the other collectives.
   template <class T, class Op>
-    requires std::invocable<Op&, T, const T&>
-  T allreduce(const T& value, Op op) {
+  requires std::invocable<Op&, T, const T&> T allreduce(const T& value, Op op) {
     return broadcast(reduce(value, op, 0), 0);
   }
 
@@ -258,9 +257,8 @@ class Parallelizer {
   /// items of main are used (the others may pass an empty vector). An exception thrown by `f`
   /// reaches main as WorkerError with the item's index.
   template <class F, class T>
-    requires MapFunction<F, T>
-  std::vector<std::invoke_result_t<const F&, const T&>> map(const F& f,
-                                                           const std::vector<T>& items);
+  requires MapFunction<F, T> std::vector<std::invoke_result_t<const F&, const T&>> map(
+      const F& f, const std::vector<T>& items);
 
   /// @brief Writes one line, prefixed with this process's id; lines from different processes
   /// never interleave.
@@ -291,7 +289,8 @@ class Parallelizer {
   /// Calls `body(*this)` on every process of the group.
   virtual void execute(const std::function<void(Parallelizer&)>& body) = 0;
   /// Sends one message to another process.
-  virtual void send_bytes(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) = 0;
+  virtual void send_bytes(int dest, int tag, detail::Fingerprint type,
+                          detail::ConstBytes bytes) = 0;
   /// Receives the next message from `source` with `tag` into `sink`; throws TypeMismatch when
   /// its fingerprint is not `type`.
   virtual void receive_bytes(int source, int tag, detail::Fingerprint type,

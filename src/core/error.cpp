@@ -10,10 +10,10 @@
 #include <memory>
 #include <string>
 
+#include "core/exception_info.hpp"
 #include "unipar/codec.hpp"
 #include "unipar/detail/map.hpp"
 #include "unipar/detail/tags.hpp"
-#include "core/exception_info.hpp"
 
 namespace unipar {
 namespace {

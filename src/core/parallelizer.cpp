@@ -74,12 +74,14 @@ Parallelizer::RunScope::RunScope(Parallelizer& par) : par_(par) {
   par_.self_messages_.clear();
 }
 
-Parallelizer::RunScope::~RunScope() { par_.in_run_ = false; }
+Parallelizer::RunScope::~RunScope() {
+  par_.in_run_ = false;
+}
 
 void Parallelizer::check_rank(int rank, const char* operation) const {
   if (rank < 0 || rank >= nprocs_) {
-    throw UsageError(std::string(operation) + ": invalid rank " + std::to_string(rank) +
-                     "; this " + std::string(name()) + " parallelizer has ranks 0.." +
+    throw UsageError(std::string(operation) + ": invalid rank " + std::to_string(rank) + "; this " +
+                     std::string(name()) + " parallelizer has ranks 0.." +
                      std::to_string(nprocs_ - 1));
   }
 }
@@ -124,7 +126,9 @@ bool Parallelizer::probe(int source, int tag) {
   return false;
 }
 
-void Parallelizer::barrier() { barrier_bytes(); }
+void Parallelizer::barrier() {
+  barrier_bytes();
+}
 
 void Parallelizer::broadcast_bytes(int root, detail::Fingerprint type,
                                    detail::ConstBytes root_bytes, detail::ByteSink* sink) {
@@ -148,8 +152,8 @@ void Parallelizer::broadcast_bytes(int root, detail::Fingerprint type,
   }
 }
 
-void Parallelizer::scatter_bytes(int root, detail::Fingerprint type,
-                                 detail::ScatterSource* source, detail::ByteSink& sink) {
+void Parallelizer::scatter_bytes(int root, detail::Fingerprint type, detail::ScatterSource* source,
+                                 detail::ByteSink& sink) {
   const int tag = next_collective_tag(detail::Op::scatter);
   if (id_ != root) return receive_bytes(root, tag, type, sink);
   for (int process = 0; process < nprocs_; ++process) {

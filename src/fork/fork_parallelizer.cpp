@@ -102,8 +102,12 @@ void ForkParallelizer::receive_bytes(int source, int tag, detail::Fingerprint ty
   group("receive").receive(source, tag, type, sink);
 }
 
-bool ForkParallelizer::probe_bytes(int source, int tag) { return group("probe").probe(source, tag); }
+bool ForkParallelizer::probe_bytes(int source, int tag) {
+  return group("probe").probe(source, tag);
+}
 
-int ForkParallelizer::wait_any(int tag) { return group("map").wait_any(tag); }
+int ForkParallelizer::wait_any(int tag) {
+  return group("map").wait_any(tag);
+}
 
 }  // namespace unipar

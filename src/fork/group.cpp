@@ -317,8 +317,9 @@ void Group::check_failure() {
 void Group::check_peer(int peer, const char* what) {
   if (peer >= 0 && slot(peer).finished.load(std::memory_order_acquire) != 0) {
     throw UsageError("fork: process " + std::to_string(self_) + " waits for " + what +
-                     " from process " + std::to_string(peer) +
-                     ", whose function has already returned; this would block forever");
+                     " (process " + std::to_string(peer) +
+                     "), but that process's function has already returned; this would block "
+                     "forever");
   }
   if (self_ != 0 && getppid() != main_pid_) {
     throw WorkerLost(0, main_pid_, 0, 0, "the main process died");
@@ -368,7 +369,7 @@ void Group::write_stream(int dest, detail::ConstBytes bytes) {
   while (!bytes.empty()) {
     std::size_t room = out.writable();
     if (room == 0) {
-      wait([&] { return (room = out.writable()) != 0; }, -1, "room to send");
+      wait([&] { return (room = out.writable()) != 0; }, dest, "room to send");
     }
     const std::size_t written = out.write_some(bytes.first(std::min({bytes.size(), room, piece_})));
     bytes = bytes.subspan(written);

@@ -32,7 +32,12 @@
 
 namespace unipar::fork_detail {
 
-enum class FailureKind : std::uint32_t { none = 0, worker_threw = 1, worker_lost = 2, main_failed = 3 };
+enum class FailureKind : std::uint32_t {
+  none = 0,
+  worker_threw = 1,
+  worker_lost = 2,
+  main_failed = 3
+};
 
 /// The first failure of a run. `state` goes 0 -> 1 (claimed, being written) -> 2 (readable).
 struct FailureReport {

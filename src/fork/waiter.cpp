@@ -1,6 +1,7 @@
 #include "fork/waiter.hpp"
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -42,7 +43,10 @@ void sleep_on(Doorbell& bell, std::uint32_t seen, std::chrono::milliseconds time
 }
 
 WaitPolicy wait_policy(int nprocs) {
-  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  cpu_set_t set;
+  const int cores = sched_getaffinity(0, sizeof set, &set) == 0
+                        ? CPU_COUNT(&set)
+                        : static_cast<int>(std::thread::hardware_concurrency());
   const bool oversubscribed = nprocs > cores;
   WaitPolicy policy{oversubscribed ? 0 : 2000, oversubscribed ? 200 : 50,
                     std::chrono::milliseconds(50)};

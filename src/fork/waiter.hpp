@@ -23,8 +23,8 @@ void ring_always(Doorbell& bell) noexcept;
 
 /// How long a waiter spins and yields before it sleeps.
 struct WaitPolicy {
-  int spin_iterations;   // busy polls with a pause instruction
-  int yield_iterations;  // polls each after sched_yield()
+  int spin_iterations;                    // busy polls with a pause instruction
+  int yield_iterations;                   // polls each after sched_yield()
   std::chrono::milliseconds sleep_slice;  // futex timeout between liveness checks
 };
 

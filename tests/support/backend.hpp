@@ -17,11 +17,11 @@ std::string backend_spec();
 
 /// Inside `run`, fails the calling process (and so the test) with a message when `condition`
 /// is false: a worker's GoogleTest assertions would never reach main, an exception does.
-#define UNIPAR_CHECK(condition)                                                          \
-  do {                                                                                   \
-    if (!(condition))                                                                    \
-      throw std::logic_error(std::string("check failed: ") + #condition + " at " +       \
-                             __FILE__ + ":" + std::to_string(__LINE__));                 \
+#define UNIPAR_CHECK(condition)                                                               \
+  do {                                                                                        \
+    if (!(condition))                                                                         \
+      throw std::logic_error(std::string("check failed: ") + #condition + " at " + __FILE__ + \
+                             ":" + std::to_string(__LINE__));                                 \
   } while (false)
 
 }  // namespace unipar::testing

@@ -106,7 +106,8 @@ class MapRunner {
         const auto start = Clock::now();
         for (std::size_t i = begin; i < begin + count; ++i) results[i] = apply_on_main(i);
         record_cost(count, elapsed_ns(start));
-        own_chunk = std::max<std::size_t>(1, static_cast<std::size_t>(own_chunk_ns / cost_per_item()));
+        own_chunk =
+            std::max<std::size_t>(1, static_cast<std::size_t>(own_chunk_ns / cost_per_item()));
       } else if (active > 0) {
         active -= serve(par_.wait_any(tag_), results);
       }
@@ -136,7 +137,8 @@ class MapRunner {
     const std::size_t remaining = items_.size() - next_;
     if (remaining == 0) return 0;
     std::size_t floor = 1;
-    if (measured_items_ > 0) floor = static_cast<std::size_t>(target_chunk_ns / cost_per_item()) + 1;
+    if (measured_items_ > 0)
+      floor = static_cast<std::size_t>(target_chunk_ns / cost_per_item()) + 1;
     const std::size_t guided = remaining / (2 * static_cast<std::size_t>(par_.nprocs()));
     return std::min(remaining, std::max(guided, floor));
   }
@@ -256,8 +258,7 @@ class MapRunner {
 namespace unipar {
 
 template <class F, class T>
-  requires MapFunction<F, T>
-std::vector<std::invoke_result_t<const F&, const T&>> Parallelizer::map(
+requires MapFunction<F, T> std::vector<std::invoke_result_t<const F&, const T&>> Parallelizer::map(
     const F& f, const std::vector<T>& items) {
   detail::check_transferable<T>();
   if (in_run_) return detail::MapRunner<F, T>(*this, f, items, false).run();

@@ -26,7 +26,9 @@ constexpr int collective_tag(Op op, std::uint64_t sequence) {
   return (1 << 30) | (static_cast<int>(op) << 24) | static_cast<int>(sequence & 0xFFFFFF);
 }
 
-constexpr bool is_collective_tag(int tag) { return tag > max_user_tag; }
+constexpr bool is_collective_tag(int tag) {
+  return tag > max_user_tag;
+}
 
 /// "broadcast #12", for error messages.
 std::string describe_tag(int tag);
