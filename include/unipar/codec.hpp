@@ -13,6 +13,7 @@
 /// unipar::TypeMismatch instead of reinterpreting bytes.
 #pragma once
 
+#include <array>
 #include <cstring>
 #include <deque>
 #include <list>
@@ -37,19 +38,26 @@
 #include <boost/serialization/deque.hpp>
 #include <boost/serialization/list.hpp>
 #include <boost/serialization/map.hpp>
-#include <boost/serialization/optional.hpp>
 #include <boost/serialization/set.hpp>
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/unordered_map.hpp>
 #include <boost/serialization/unordered_set.hpp>
 #include <boost/serialization/utility.hpp>
-#include <boost/serialization/variant.hpp>
 #include <boost/serialization/vector.hpp>
 
 #include "unipar/detail/bytes.hpp"
+#include "unipar/detail/std_serialization.hpp"
 #include "unipar/error.hpp"
 
 namespace unipar {
+
+/// @brief Customization point: specialize as `std::true_type` for a class that Boost can
+/// serialize through a free `serialize` function unipar cannot see (one declared in namespace
+/// boost::serialization, as in Boost's non-intrusive examples). Classes with a `serialize`
+/// member (public or private) and free functions found next to the class need nothing.
+template <class T>
+struct is_serializable : std::false_type {};
+
 namespace detail {
 
 // ---- type fingerprint -------------------------------------------------------------------------
@@ -106,38 +114,88 @@ concept Contiguous = contiguous_traits<T>::value;
 template <class T>
 struct is_codable;
 
-/// Whether the element types of a known container can be transferred (true for other types).
+/// The std class templates the codec knows: `known`, and whether their elements are codable.
 template <class T>
-struct elements_codable : std::true_type {};
+struct std_codable {
+  static constexpr bool known = false;
+  static constexpr bool value = false;
+};
+template <class... Elements>
+struct std_codable_of {
+  static constexpr bool known = true;
+  static constexpr bool value = (is_codable<Elements>::value && ...);
+};
 template <class T, class A>
-struct elements_codable<std::vector<T, A>> : is_codable<T> {};
+struct std_codable<std::vector<T, A>> : std_codable_of<T> {};
 template <class T, class A>
-struct elements_codable<std::list<T, A>> : is_codable<T> {};
+struct std_codable<std::list<T, A>> : std_codable_of<T> {};
 template <class T, class A>
-struct elements_codable<std::deque<T, A>> : is_codable<T> {};
+struct std_codable<std::deque<T, A>> : std_codable_of<T> {};
 template <class K, class C, class A>
-struct elements_codable<std::set<K, C, A>> : is_codable<K> {};
+struct std_codable<std::set<K, C, A>> : std_codable_of<K> {};
 template <class K, class V, class C, class A>
-struct elements_codable<std::map<K, V, C, A>>
-    : std::bool_constant<is_codable<K>::value && is_codable<V>::value> {};
+struct std_codable<std::map<K, V, C, A>> : std_codable_of<K, V> {};
 template <class K, class V, class H, class E, class A>
-struct elements_codable<std::unordered_map<K, V, H, E, A>>
-    : std::bool_constant<is_codable<K>::value && is_codable<V>::value> {};
+struct std_codable<std::unordered_map<K, V, H, E, A>> : std_codable_of<K, V> {};
 template <class K, class H, class E, class A>
-struct elements_codable<std::unordered_set<K, H, E, A>> : is_codable<K> {};
+struct std_codable<std::unordered_set<K, H, E, A>> : std_codable_of<K> {};
+template <class C, class Tr, class A>
+struct std_codable<std::basic_string<C, Tr, A>> : std_codable_of<C> {};
+template <class T, std::size_t N>
+struct std_codable<std::array<T, N>> : std_codable_of<T> {};
 template <class A, class B>
-struct elements_codable<std::pair<A, B>>
-    : std::bool_constant<is_codable<A>::value && is_codable<B>::value> {};
-template <class T>
-struct elements_codable<std::optional<T>> : is_codable<T> {};
+struct std_codable<std::pair<A, B>> : std_codable_of<A, B> {};
 template <class... Ts>
-struct elements_codable<std::variant<Ts...>> : std::bool_constant<(is_codable<Ts>::value && ...)> {
+struct std_codable<std::tuple<Ts...>> : std_codable_of<Ts...> {};
+template <class T>
+struct std_codable<std::optional<T>> : std_codable_of<T> {};
+template <class... Ts>
+struct std_codable<std::variant<Ts...>> : std_codable_of<Ts...> {};
+
+/// Whether T declares a member named `serialize`, whatever its access: in a class deriving from
+/// both T and a probe that declares one, the name is ambiguous exactly when T declares it too.
+struct SerializeProbe {
+  void serialize();
+};
+template <class T>
+struct SerializeLookup : T, SerializeProbe {};
+template <class T>
+concept HasSerializeMember = (!std::is_final_v<T> &&
+                              !requires { &SerializeLookup<T>::serialize; }) ||
+                             requires(T& value, boost::archive::binary_oarchive& archive) {
+  value.serialize(archive, 0u);
+};
+
+/// A free `serialize(archive, value, version)` found next to T by argument-dependent lookup.
+template <class T>
+concept HasFreeSerialize = requires(T& value, boost::archive::binary_oarchive& archive) {
+  serialize(archive, value, 0u);
 };
 
 template <class T>
-struct is_codable
-    : std::bool_constant<!is_rejected_v<T> &&
-                         (Plain<T> || (std::is_class_v<T> && elements_codable<T>::value))> {};
+constexpr bool class_codable() {
+  if constexpr (std_codable<T>::known) {
+    return std_codable<T>::value;
+  } else {
+    return HasSerializeMember<T> || HasFreeSerialize<T> || is_serializable<T>::value;
+  }
+}
+
+template <class T>
+constexpr bool codable() {
+  if constexpr (is_rejected_v<T>) {
+    return false;
+  } else if constexpr (Plain<T>) {
+    return true;
+  } else if constexpr (std::is_class_v<T>) {
+    return class_codable<T>();
+  } else {
+    return false;
+  }
+}
+
+template <class T>
+struct is_codable : std::bool_constant<codable<T>()> {};
 
 /// Goes through Boost.Serialization.
 template <class T>
@@ -153,11 +211,16 @@ namespace detail {
 
 template <class T>
 constexpr void check_transferable() {
-  static_assert(is_codable<T>::value,
+  static_assert(!is_rejected_v<T>,
                 "unipar cannot move this type between processes: pointers, references, unions, "
                 "C arrays, functions and void mean nothing in another address space. Send the "
-                "pointed-to value, a std::array or std::vector instead of a C array, or a struct "
-                "with a serialize() member.");
+                "pointed-to value, or a std::array or std::vector instead of a C array.");
+  static_assert(is_rejected_v<T> || is_codable<T>::value,
+                "unipar cannot move this type between processes: it is not trivially copyable "
+                "and unipar finds no way to serialize it (or one of its elements). Give the "
+                "class a member `template <class Archive> void serialize(Archive&, unsigned)` "
+                "(Boost.Serialization), or, when its serialize is a free function in namespace "
+                "boost::serialization, specialize unipar::is_serializable<T> as std::true_type.");
 }
 
 // ---- stream buffers for Boost archives ----------------------------------------------------------
@@ -231,6 +294,20 @@ class Encoded {
 
 // ---- decoding ---------------------------------------------------------------------------------
 
+/// Decodes a Boost archive of T from `bytes` into `out`; throws TypeMismatch when the bytes are
+/// truncated, corrupt, or longer than one T.
+template <class T>
+void decode_serialized(ConstBytes bytes, T& out) {
+  SpanInBuffer buffer(bytes);
+  try {
+    boost::archive::binary_iarchive archive(buffer, archive_flags);
+    archive >> out;
+  } catch (const std::exception& e) {
+    throw_corrupt(typeid(T).name(), e.what());
+  }
+  if (buffer.remaining() != 0) throw_corrupt(typeid(T).name(), "trailing bytes after the value");
+}
+
 /// Receives one message into `out`. Plain and contiguous values are written straight into
 /// `out`'s storage (a vector keeps its capacity); serialized values are decoded by `finish()`.
 template <class T>
@@ -267,20 +344,6 @@ class Decoder final : public ByteSink {
   std::unique_ptr<std::byte[]> buffer_;
   std::size_t size_ = 0;
 };
-
-/// Decodes a Boost archive of T from `bytes` into `out`; throws TypeMismatch when the bytes are
-/// truncated, corrupt, or longer than one T.
-template <class T>
-void decode_serialized(ConstBytes bytes, T& out) {
-  SpanInBuffer buffer(bytes);
-  try {
-    boost::archive::binary_iarchive archive(buffer, archive_flags);
-    archive >> out;
-  } catch (const std::exception& e) {
-    throw_corrupt(typeid(T).name(), e.what());
-  }
-  if (buffer.remaining() != 0) throw_corrupt(typeid(T).name(), "trailing bytes after the value");
-}
 
 /// Decodes `bytes` (a whole message) into a new T.
 template <class T>

@@ -42,6 +42,8 @@ class ForkParallelizer final : public Parallelizer {
                      detail::ByteSink& sink) override;
   bool probe_bytes(int source, int tag) override;
   int wait_any(int tag) override;
+  void scatter_bytes(int root, detail::Fingerprint type, detail::ScatterSource* source,
+                     detail::ByteSink& sink) override;
   bool workers_share_snapshot() const override { return true; }
 
  private:

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -163,36 +164,46 @@ class Parallelizer {
   /// @note Every process must call it, in the same order as the other collectives.
   template <class T>
   std::vector<T> scatter(const std::vector<T>& data, int root = 0) {
-    check_rank(root, "scatter");
-    using Block = std::vector<T>;
-    std::vector<T> mine;
-    detail::Decoder<Block> decoder(mine);
-    if (id_ == root) {
-      BlockSource<T> source(data, nprocs_);
-      scatter_bytes(root, detail::fingerprint_v<Block>, &source, decoder);
+    if constexpr (std::is_same_v<T, bool>) {
+      const auto mine = scatter(as_bytes_of_bools(data), root);
+      return {mine.begin(), mine.end()};
     } else {
-      scatter_bytes(root, detail::fingerprint_v<Block>, nullptr, decoder);
+      check_rank(root, "scatter");
+      using Block = std::vector<T>;
+      std::vector<T> mine;
+      detail::Decoder<Block> decoder(mine);
+      if (id_ == root) {
+        BlockSource<T> source(data, nprocs_);
+        scatter_bytes(root, detail::fingerprint_v<Block>, &source, decoder);
+      } else {
+        scatter_bytes(root, detail::fingerprint_v<Block>, nullptr, decoder);
+      }
+      decoder.finish();
+      return mine;
     }
-    decoder.finish();
-    return mine;
   }
 
   /// @brief One value per process, in id order, on root; an empty vector elsewhere.
   /// @note Every process must call it, in the same order as the other collectives.
   template <class T>
   std::vector<T> gather(const T& value, int root = 0) {
-    check_rank(root, "gather");
-    detail::Encoded<T> encoded(value);
-    std::vector<T> all;
-    if (id_ != root) {
-      gather_bytes(root, detail::fingerprint_v<T>, encoded.bytes(), nullptr);
+    if constexpr (std::is_same_v<T, bool>) {
+      const auto all = gather<std::uint8_t>(value, root);
+      return {all.begin(), all.end()};
+    } else {
+      check_rank(root, "gather");
+      detail::Encoded<T> encoded(value);
+      std::vector<T> all;
+      if (id_ != root) {
+        gather_bytes(root, detail::fingerprint_v<T>, encoded.bytes(), nullptr);
+        return all;
+      }
+      all.resize(static_cast<std::size_t>(nprocs_));
+      ValueSink<T> sink(all);
+      gather_bytes(root, detail::fingerprint_v<T>, encoded.bytes(), &sink);
+      sink.finish();
       return all;
     }
-    all.resize(static_cast<std::size_t>(nprocs_));
-    ValueSink<T> sink(all);
-    gather_bytes(root, detail::fingerprint_v<T>, encoded.bytes(), &sink);
-    sink.finish();
-    return all;
   }
 
   /// @brief The concatenation of every process's block, in id order, on root (the inverse of
@@ -201,7 +212,10 @@ class Parallelizer {
   template <class T>
   std::vector<T> gather_blocks(const std::vector<T>& block, int root = 0) {
     check_rank(root, "gather_blocks");
-    if constexpr (detail::Plain<T>) {
+    if constexpr (std::is_same_v<T, bool>) {
+      const auto all = gather_blocks(as_bytes_of_bools(block), root);
+      return {all.begin(), all.end()};
+    } else if constexpr (detail::Plain<T>) {
       // Sizes first, so root allocates the result once and receives into it in place.
       const auto sizes = gather<std::uint64_t>(block.size(), root);
       detail::Encoded<std::vector<T>> encoded(block);
@@ -337,24 +351,28 @@ class Parallelizer {
   template <class T>
   class BlockSource final : public detail::ScatterSource {
    public:
-    BlockSource(const std::vector<T>& data, int parts) : data_(data), parts_(parts) {}
+    BlockSource(const std::vector<T>& data, int parts)
+        : data_(data), parts_(parts), encoded_(static_cast<std::size_t>(parts)) {}
     detail::ConstBytes part(int process) override {
       const auto block = detail::block_of(data_.size(), parts_, process);
       if constexpr (detail::Plain<T>) {
         return std::as_bytes(std::span(data_.data() + block.begin, block.size));
       } else {
-        std::vector<T> copy(data_.begin() + static_cast<std::ptrdiff_t>(block.begin),
-                            data_.begin() + static_cast<std::ptrdiff_t>(block.begin + block.size));
-        encoded_.emplace(copy);
-        // Keep the copy alive with its encoding: the encoding owns serialized bytes.
-        return encoded_->bytes();
+        // Serialized once, when first asked for, and kept: a backend may ask twice.
+        auto& encoded = encoded_[static_cast<std::size_t>(process)];
+        if (!encoded) {
+          const auto first = data_.begin() + static_cast<std::ptrdiff_t>(block.begin);
+          const std::vector<T> copy(first, first + static_cast<std::ptrdiff_t>(block.size));
+          encoded = std::make_unique<detail::Encoded<std::vector<T>>>(copy);
+        }
+        return encoded->bytes();
       }
     }
 
    private:
     const std::vector<T>& data_;
     int parts_;
-    std::optional<detail::Encoded<std::vector<T>>> encoded_;
+    std::vector<std::unique_ptr<detail::Encoded<std::vector<T>>>> encoded_;
   };
 
   template <class T>
@@ -388,6 +406,11 @@ class Parallelizer {
    private:
     std::vector<T>& out_;
   };
+
+  /// std::vector<bool> packs its bits and has no data(): bools travel as one byte each.
+  static std::vector<std::uint8_t> as_bytes_of_bools(const std::vector<bool>& bits) {
+    return {bits.begin(), bits.end()};
+  }
 
   void check_rank(int rank, const char* operation) const;
   static void check_tag(int tag, const char* operation);

@@ -88,6 +88,7 @@ Group::Group(int nprocs)
       capacity_(channel_capacity(nprocs)),
       piece_(std::max<std::size_t>(capacity_ / 4, 4096)),
       policy_(wait_policy(nprocs)),
+      spin_budget_(policy_.spin_iterations),
       pids_(static_cast<std::size_t>(nprocs), 0),
       reaped_(new std::atomic<bool>[static_cast<std::size_t>(nprocs)]),
       pending_(static_cast<std::size_t>(nprocs)) {
@@ -106,8 +107,12 @@ Group::Group(int nprocs)
   auto* base = static_cast<std::byte*>(region_.get_address());
   report_ = new (base) FailureReport();
   slots_ = new (base + report_bytes) ProcessSlot[n];
-  channel_states_ = new (base + report_bytes + slot_bytes) ChannelState[n * n];
-  rings_ = base + report_bytes + slot_bytes + state_bytes;
+  auto* states = new (base + report_bytes + slot_bytes) ChannelState[n * n];
+  std::byte* rings = base + report_bytes + slot_bytes + state_bytes;
+  channels_.reserve(n * n);
+  for (std::size_t i = 0; i < n * n; ++i) {
+    channels_.emplace_back(&states[i], rings + i * capacity_, capacity_);
+  }
   for (std::size_t i = 0; i < n; ++i) reaped_[i].store(i == 0);
 }
 
@@ -115,12 +120,6 @@ Group::~Group() {
   if (self_ == 0) {
     abort_workers();  // a no-op when join() already reaped everyone
   }
-}
-
-Channel Group::channel(int from, int to) const {
-  const auto index = static_cast<std::size_t>(from) * static_cast<std::size_t>(nprocs_) +
-                     static_cast<std::size_t>(to);
-  return Channel(&channel_states_[index], rings_ + index * capacity_, capacity_);
 }
 
 // ---- processes --------------------------------------------------------------------------------
@@ -180,6 +179,11 @@ void Group::start_workers(const std::function<void(int)>& worker) {
 void Group::finish_worker() {
   slot(self_).finished.store(1, std::memory_order_seq_cst);
   ring_always(slot(0).bell);
+}
+
+void Group::finish_main() {
+  slot(0).finished.store(1, std::memory_order_seq_cst);
+  for (int i = 1; i < nprocs_; ++i) ring_always(slot(i).bell);
 }
 
 void Group::record_worker_error(const detail::ExceptionInfo& info) {
@@ -324,15 +328,35 @@ void Group::check_peer(int peer, const char* what) {
   if (self_ != 0 && getppid() != main_pid_) {
     throw WorkerLost(0, main_pid_, 0, 0, "the main process died");
   }
+  // Both in collective #k, but not the same one: they will never meet.
+  if (peer >= 0 && detail::is_collective_tag(current_tag_)) {
+    const int theirs = slot(peer).collective.load(std::memory_order_acquire);
+    if (detail::is_collective_tag(theirs) && theirs != current_tag_ &&
+        (theirs & 0xFFFFFF) == (current_tag_ & 0xFFFFFF)) {
+      throw_order_mismatch(peer, current_tag_, theirs);
+    }
+  }
+}
+
+void Group::enter(int tag) {
+  current_tag_ = tag;
+  if (detail::is_collective_tag(tag)) slot(self_).collective.store(tag, std::memory_order_release);
 }
 
 template <class Ready>
 void Group::wait(Ready&& ready, int peer, const char* what) {
-  for (int i = 0; i < policy_.spin_iterations; ++i) {
-    if (ready()) return;
+  // Spinning pays only while the peer runs on another core. A wait that ends while spinning
+  // doubles the budget; one that has to yield or sleep (the peer computes, or waits for a core
+  // that others hold) halves it, so under load the process quickly stops burning its share.
+  for (int i = 0; i < spin_budget_; ++i) {
+    if (ready()) {
+      spin_budget_ = std::min(policy_.spin_iterations, 2 * spin_budget_ + 16);
+      return;
+    }
     if ((i & 63) == 0) check_failure();
     cpu_relax();
   }
+  spin_budget_ /= 2;
   for (int i = 0; i < policy_.yield_iterations; ++i) {
     if (ready()) return;
     check_failure();
@@ -365,39 +389,61 @@ void Group::wait(Ready&& ready, int peer, const char* what) {
 // ---- messages ---------------------------------------------------------------------------------
 
 void Group::write_stream(int dest, detail::ConstBytes bytes) {
-  Channel out = channel(self_, dest);
+  Channel& out = channel(self_, dest);
   while (!bytes.empty()) {
-    std::size_t room = out.writable();
+    const std::size_t wanted = std::min(bytes.size(), piece_);
+    std::size_t room = out.writable(wanted);
     if (room == 0) {
-      wait([&] { return (room = out.writable()) != 0; }, dest, "room to send");
+      wait([&] { return (room = out.writable(wanted)) != 0; }, dest, "room to send");
     }
-    const std::size_t written = out.write_some(bytes.first(std::min({bytes.size(), room, piece_})));
-    bytes = bytes.subspan(written);
+    const std::size_t count = std::min(wanted, room);
+    out.write(bytes.first(count));
+    out.publish();
     ring(slot(dest).bell);
+    bytes = bytes.subspan(count);
   }
 }
 
-void Group::send(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) {
-  MessageHeader header{header_magic, tag, type, bytes.size(), 0};
+namespace {
+
+MessageHeader make_header(int tag, detail::Fingerprint type, std::size_t size) {
+  MessageHeader header{header_magic, tag, type, size, 0};
   header.check = header_check(header);
-  const auto header_bytes = std::as_bytes(std::span(&header, 1));
+  return header;
+}
+
+}  // namespace
+
+void Group::send(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) {
+  enter(tag);
+  const MessageHeader header = make_header(tag, type, bytes.size());
   if (bytes.size() + sizeof header <= small_message) {
+    // One copy and one publish for the whole message.
     std::byte buffer[small_message];
     std::memcpy(buffer, &header, sizeof header);
     if (!bytes.empty()) std::memcpy(buffer + sizeof header, bytes.data(), bytes.size());
     write_stream(dest, {buffer, sizeof header + bytes.size()});
   } else {
-    write_stream(dest, header_bytes);
+    write_stream(dest, std::as_bytes(std::span(&header, 1)));
     write_stream(dest, bytes);
   }
 }
 
+void Group::send_header(int dest, int tag, detail::Fingerprint type, std::size_t size) {
+  enter(tag);
+  const MessageHeader header = make_header(tag, type, size);
+  write_stream(dest, std::as_bytes(std::span(&header, 1)));
+}
+
+void Group::send_payload(int dest, detail::ConstBytes bytes) {
+  write_stream(dest, bytes);
+}
+
 MessageHeader Group::read_header(int source) {
-  Channel in = channel(source, self_);
+  Channel& in = channel(source, self_);
   wait([&] { return in.readable() >= sizeof(MessageHeader); }, source, "a message");
   MessageHeader header{};
-  in.read_some(std::as_writable_bytes(std::span(&header, 1)));
-  ring(slot(source).bell);
+  in.read(std::as_writable_bytes(std::span(&header, 1)));  // released with the payload
   if (header.magic != header_magic || header.check != header_check(header) ||
       header.size > max_message) {
     throw Error("fork: corrupt message header from process " + std::to_string(source));
@@ -406,15 +452,20 @@ MessageHeader Group::read_header(int source) {
 }
 
 void Group::read_payload(int source, detail::MutableBytes out) {
-  Channel in = channel(source, self_);
-  while (!out.empty()) {
-    std::size_t available = in.readable();
-    if (available == 0) {
+  Channel& in = channel(source, self_);
+  for (;;) {
+    std::size_t available = out.empty() ? 0 : in.readable();
+    if (!out.empty() && available == 0) {
       wait([&] { return (available = in.readable()) != 0; }, source, "the rest of a message");
     }
-    const std::size_t count = in.read_some(out.first(std::min({out.size(), available, piece_})));
+    const std::size_t count = std::min({out.size(), available, piece_});
+    in.read(out.first(count));
     out = out.subspan(count);
+    // Give the space back: after each piece of a large payload (the sender may be waiting for
+    // room), once for a small message.
+    in.release();
     ring(slot(source).bell);
+    if (out.empty()) return;
   }
 }
 
@@ -441,6 +492,7 @@ namespace {
 }  // namespace
 
 void Group::receive(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink) {
+  enter(tag);
   auto& queue = pending_[static_cast<std::size_t>(source)];
   for (auto it = queue.begin(); it != queue.end(); ++it) {
     if (it->tag == tag) {
@@ -480,7 +532,7 @@ bool Group::probe(int source, int tag) {
   for (const auto& pending : pending_[static_cast<std::size_t>(source)]) {
     if (pending.tag == tag) return true;
   }
-  Channel in = channel(source, self_);
+  Channel& in = channel(source, self_);
   while (in.readable() >= sizeof(MessageHeader)) {
     MessageHeader header{};
     in.peek(std::as_writable_bytes(std::span(&header, 1)));
@@ -491,6 +543,7 @@ bool Group::probe(int source, int tag) {
 }
 
 int Group::wait_any(int tag) {
+  enter(tag);
   for (;;) {
     for (int source = 0; source < nprocs_; ++source) {
       if (source != self_ && probe(source, tag)) return source;

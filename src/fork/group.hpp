@@ -55,8 +55,9 @@ struct FailureReport {
 };
 
 struct alignas(64) ProcessSlot {
-  Doorbell bell;
-  std::atomic<std::uint32_t> finished{0};  // the worker's function returned
+  Doorbell bell;  // its own cache line: peers read it after every publish
+  alignas(64) std::atomic<std::uint32_t> finished{0};  // the process's function returned
+  std::atomic<std::int32_t> collective{0};  // tag of the collective it is in (or was last in)
 };
 
 /// Precedes every payload on a channel; `check` guards against reading garbage as a header.
@@ -83,6 +84,8 @@ class Group {
   void start_workers(const std::function<void(int)>& worker);
   /// Worker: its function returned; main may reap it.
   void finish_worker();
+  /// Main: its function returned; a worker still waiting for it would wait forever.
+  void finish_main();
   /// Worker: its function threw; the first failure of the run is recorded for all to see.
   void record_worker_error(const detail::ExceptionInfo& info);
   /// Main: waits until every worker finished, then reaps them. Throws the run's failure if any.
@@ -99,6 +102,10 @@ class Group {
   // ---- messages -------------------------------------------------------------------------------
 
   void send(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes);
+  /// A message in two steps: its header (receivers learn the size and can allocate), then,
+  /// with nothing else sent to `dest` in between, its payload.
+  void send_header(int dest, int tag, detail::Fingerprint type, std::size_t size);
+  void send_payload(int dest, detail::ConstBytes bytes);
   void receive(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink);
   bool probe(int source, int tag);
   int wait_any(int tag);
@@ -113,7 +120,10 @@ class Group {
     std::vector<std::byte> bytes;
   };
 
-  Channel channel(int from, int to) const;
+  Channel& channel(int from, int to) {
+    return channels_[static_cast<std::size_t>(from) * static_cast<std::size_t>(nprocs_) +
+                     static_cast<std::size_t>(to)];
+  }
   ProcessSlot& slot(int process) const { return slots_[process]; }
 
   /// Waits until `ready()`; throws on a failure of the run, or when `peer` (if >= 0) finished
@@ -122,8 +132,12 @@ class Group {
   void wait(Ready&& ready, int peer, const char* what);
   void check_failure();
   void check_peer(int peer, const char* what);
+  /// Notes the tag this process is about to wait for: others look at it to detect collectives
+  /// called in a different order.
+  void enter(int tag);
 
   MessageHeader read_header(int source);
+  /// Reads a payload into `out` and gives the message's space back to the sender.
   void read_payload(int source, detail::MutableBytes out);
   void stash(int source, const MessageHeader& header);
   [[noreturn]] void throw_order_mismatch(int source, int expected_tag, int got_tag);
@@ -143,8 +157,9 @@ class Group {
   boost::interprocess::mapped_region region_;
   FailureReport* report_ = nullptr;
   ProcessSlot* slots_ = nullptr;
-  ChannelState* channel_states_ = nullptr;
-  std::byte* rings_ = nullptr;
+  std::vector<Channel> channels_;  // [from * nprocs + to]; each process uses its own ends
+  int current_tag_ = 0;            // the tag this process waits for, if a collective's
+  int spin_budget_;                // polls before yielding; adapts to how waits end
 
   // Main's view of its workers; written by the SIGCHLD handler, hence atomics.
   std::vector<pid_t> pids_;

@@ -261,10 +261,15 @@ template <class F, class T>
 requires MapFunction<F, T> std::vector<std::invoke_result_t<const F&, const T&>> Parallelizer::map(
     const F& f, const std::vector<T>& items) {
   detail::check_transferable<T>();
-  if (in_run_) return detail::MapRunner<F, T>(*this, f, items, false).run();
-  return run([&](Parallelizer& par) {
-    return detail::MapRunner<F, T>(par, f, items, par.workers_share_snapshot()).run();
-  });
+  if constexpr (std::is_same_v<T, bool>) {
+    // std::vector<bool> has no contiguous storage to hand out: map over one byte per item.
+    return map([&f](const std::uint8_t& item) { return f(item != 0); }, as_bytes_of_bools(items));
+  } else {
+    if (in_run_) return detail::MapRunner<F, T>(*this, f, items, false).run();
+    return run([&](Parallelizer& par) {
+      return detail::MapRunner<F, T>(par, f, items, par.workers_share_snapshot()).run();
+    });
+  }
 }
 
 }  // namespace unipar
