@@ -1,0 +1,740 @@
+/// @file fault_test.cpp
+/// @brief The fork backend's failure contract: a worker that throws, aborts, exits, is killed
+/// or crashes, wherever main waits for it, makes `run` / `map` throw the right error on main
+/// (WorkerError / WorkerLost with the worker, its pid, the signal or exit code, the map item);
+/// afterwards no child process and no /dev/shm entry is left and the parallelizer works again.
+///
+/// These tests construct ForkParallelizer themselves (they are fork-specific) and never assert
+/// timings: the time to report is only recorded as a test property.
+#include <dirent.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <new>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "unipar/unipar.hpp"
+
+namespace {
+
+using unipar::ForkParallelizer;
+using unipar::Parallelizer;
+using unipar::WorkerError;
+using unipar::WorkerLost;
+using Clock = std::chrono::steady_clock;
+
+// ---- what a run may leave behind ----------------------------------------------------------------
+
+/// Every process whose parent is this one, zombies included.
+std::vector<pid_t> children_of_this_process() {
+  std::vector<pid_t> children;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return children;
+  while (const dirent* entry = readdir(proc)) {
+    char* end = nullptr;
+    const long pid = std::strtol(entry->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0) continue;
+    std::ifstream stat("/proc/" + std::string(entry->d_name) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;  // gone meanwhile
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    char state = 0;
+    long ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == getpid()) children.push_back(static_cast<pid_t>(pid));
+  }
+  closedir(proc);
+  return children;
+}
+
+std::set<std::string> shm_entries() {
+  std::set<std::string> names;
+  if (DIR* shm = opendir("/dev/shm")) {
+    while (const dirent* entry = readdir(shm)) {
+      const std::string name = entry->d_name;
+      if (name != "." && name != "..") names.insert(name);
+    }
+    closedir(shm);
+  }
+  return names;
+}
+
+bool child_signal_is_default() {
+  struct sigaction action {};
+  sigaction(SIGCHLD, nullptr, &action);
+  return action.sa_handler == SIG_DFL;
+}
+
+/// Remembers /dev/shm when made; `check()` says whether anything was left since.
+class LeftBehind {
+ public:
+  LeftBehind() : shm_(shm_entries()) {}
+
+  ::testing::AssertionResult check() const {
+    const auto children = children_of_this_process();
+    std::string problems;
+    for (pid_t child : children) problems += " child " + std::to_string(child) + ";";
+    for (const auto& name : shm_entries()) {
+      if (!shm_.contains(name)) problems += " /dev/shm/" + name + ";";
+    }
+    if (!child_signal_is_default()) problems += " the SIGCHLD handler was not restored;";
+    if (problems.empty()) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "left behind:" << problems;
+  }
+
+ private:
+  std::set<std::string> shm_;
+};
+
+// ---- shared notes from the workers --------------------------------------------------------------
+
+/// A page shared with every process forked from here: workers write their pids into it.
+struct Notes {
+  std::atomic<pid_t> pids[16];
+  std::atomic<pid_t> failing_pid;
+};
+
+Notes& notes() {
+  static Notes* page = [] {
+    void* memory =
+        mmap(nullptr, sizeof(Notes), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED) std::abort();
+    return new (memory) Notes{};
+  }();
+  return *page;
+}
+
+void clear_notes() {
+  for (auto& pid : notes().pids) pid.store(0);
+  notes().failing_pid.store(0);
+}
+
+// ---- how a worker fails -------------------------------------------------------------------------
+
+enum class Failure { thrown, aborted, exited, killed, segfault };
+
+std::string name_of(Failure failure) {
+  switch (failure) {
+    case Failure::thrown:
+      return "throws";
+    case Failure::aborted:
+      return "aborts";
+    case Failure::exited:
+      return "exits3";
+    case Failure::killed:
+      return "SIGKILL";
+    case Failure::segfault:
+      return "SIGSEGV";
+  }
+  return "?";
+}
+
+void no_core_dump() {
+  const rlimit none{0, 0};
+  setrlimit(RLIMIT_CORE, &none);
+}
+
+/// Dies by `signal` with its default action, even where a sanitizer or a debugger installed a
+/// handler, and without writing a core file.
+[[noreturn]] void die_by(int signal) {
+  no_core_dump();
+  prctl(PR_SET_DUMPABLE, 0);
+  std::signal(signal, SIG_DFL);
+  raise(signal);
+  _exit(112);  // not reached
+}
+
+/// Fails the calling process the way asked; `what` goes into the message of a thrown exception.
+void fail_now(Failure failure, const std::string& what) {
+  notes().failing_pid.store(getpid());
+  switch (failure) {
+    case Failure::thrown:
+      throw std::runtime_error("boom " + what);
+    case Failure::aborted:
+      no_core_dump();
+      prctl(PR_SET_DUMPABLE, 0);
+      std::signal(SIGABRT, SIG_DFL);
+      std::abort();
+    case Failure::exited:
+      _exit(3);
+    case Failure::killed:
+      die_by(SIGKILL);
+    case Failure::segfault:
+      die_by(SIGSEGV);
+  }
+  _exit(111);  // not reached
+}
+
+/// Checks that `error` is what a worker failing with `failure` must produce on main.
+::testing::AssertionResult is_expected_failure(const std::exception_ptr& error, Failure failure,
+                                               std::optional<int> worker, pid_t pid,
+                                               const std::string& what,
+                                               std::optional<std::size_t> item) {
+  if (!error) return ::testing::AssertionFailure() << "nothing was thrown";
+  try {
+    std::rethrow_exception(error);
+  } catch (const WorkerError& e) {
+    if (failure != Failure::thrown)
+      return ::testing::AssertionFailure() << "WorkerError: " << e.what();
+    if (worker && e.worker() != *worker)
+      return ::testing::AssertionFailure() << "worker: " << e.what();
+    if (e.pid() != pid) return ::testing::AssertionFailure() << "pid " << pid << ": " << e.what();
+    if (e.type_name().find("runtime_error") == std::string::npos) {
+      return ::testing::AssertionFailure() << "type_name: " << e.what();
+    }
+    if (e.message() != "boom " + what)
+      return ::testing::AssertionFailure() << "message: " << e.what();
+    if (e.item() != item) return ::testing::AssertionFailure() << "item: " << e.what();
+    if (e.host().empty()) return ::testing::AssertionFailure() << "no host: " << e.what();
+    return ::testing::AssertionSuccess() << e.what();
+  } catch (const WorkerLost& e) {
+    if (failure == Failure::thrown)
+      return ::testing::AssertionFailure() << "WorkerLost: " << e.what();
+    if (worker && e.worker() != *worker)
+      return ::testing::AssertionFailure() << "worker: " << e.what();
+    if (e.pid() != pid) return ::testing::AssertionFailure() << "pid " << pid << ": " << e.what();
+    const int expected_signal = failure == Failure::aborted    ? SIGABRT
+                                : failure == Failure::killed   ? SIGKILL
+                                : failure == Failure::segfault ? SIGSEGV
+                                                               : 0;
+    if (e.signal() != expected_signal) {
+      return ::testing::AssertionFailure()
+             << "signal, expected " << expected_signal << ": " << e.what();
+    }
+    if (failure == Failure::exited && e.exit_code() != 3) {
+      return ::testing::AssertionFailure() << "exit code: " << e.what();
+    }
+    return ::testing::AssertionSuccess() << e.what();
+  } catch (const std::exception& e) {
+    return ::testing::AssertionFailure()
+           << "other exception " << typeid(e).name() << ": " << e.what();
+  } catch (...) {
+    return ::testing::AssertionFailure() << "a non-std exception";
+  }
+}
+
+/// Keeps core dumps of the crashing workers off the disk.
+class NoCoreDumps : public ::testing::Environment {
+ public:
+  void SetUp() override { no_core_dump(); }
+};
+[[maybe_unused]] auto* const no_core_dumps = ::testing::AddGlobalTestEnvironment(new NoCoreDumps);
+
+// ---- where main waits for the failing worker
+// ------------------------------------------------------
+
+enum class WaitPoint { receive, send_large, broadcast, gather, barrier, join, map };
+
+std::string name_of(WaitPoint point) {
+  switch (point) {
+    case WaitPoint::receive:
+      return "receive";
+    case WaitPoint::send_large:
+      return "send_large";
+    case WaitPoint::broadcast:
+      return "broadcast";
+    case WaitPoint::gather:
+      return "gather";
+    case WaitPoint::barrier:
+      return "barrier";
+    case WaitPoint::join:
+      return "join";
+    case WaitPoint::map:
+      return "map";
+  }
+  return "?";
+}
+
+/// A worker about to fail lets main reach its blocking call first.
+void pause_briefly() {
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+/// (failure, wait point, nprocs, victim: 0 means the last process)
+using FaultCase = std::tuple<Failure, WaitPoint, int, int>;
+
+class Fault : public ::testing::TestWithParam<FaultCase> {};
+
+/// Runs the SPMD scenario; the victim fails while main waits at `point`.
+void run_scenario(ForkParallelizer& par, Failure failure, WaitPoint point, int victim) {
+  par.run([&](Parallelizer& p) {
+    notes().pids[p.id()].store(getpid());
+    if (p.id() == victim) {
+      pause_briefly();
+      fail_now(failure, "from worker " + std::to_string(p.id()));
+    }
+    switch (point) {
+      case WaitPoint::receive:
+        if (p.on_main()) p.receive<int>(victim, 5);
+        break;
+      case WaitPoint::send_large:  // 32 MiB: more than a channel holds
+        if (p.on_main()) p.send(std::vector<double>(std::size_t{4} << 20, 1.0), victim, 5);
+        break;
+      case WaitPoint::broadcast:
+        p.broadcast(p.id(), victim);
+        break;
+      case WaitPoint::gather:
+        p.gather(p.id(), 0);
+        break;
+      case WaitPoint::barrier:
+        p.barrier();
+        break;
+      case WaitPoint::join:  // main's function returns at once
+      case WaitPoint::map:
+        break;
+    }
+  });
+}
+
+// Set by the map function when main itself processed the failing item (then nothing fails).
+bool main_took_failing_item = false;
+
+TEST_P(Fault, MainGetsTheWorkersFailureAndNothingIsLeft) {
+  // Plain variables rather than structured bindings: lambdas below capture them.
+  const Failure failure = std::get<0>(GetParam());
+  const WaitPoint point = std::get<1>(GetParam());
+  const int nprocs = std::get<2>(GetParam());
+  const int victim_choice = std::get<3>(GetParam());
+  const int victim = victim_choice == 0 ? nprocs - 1 : victim_choice;
+  const LeftBehind left_behind;
+  ForkParallelizer par(nprocs);
+  clear_notes();
+
+  std::exception_ptr error;
+  std::optional<std::size_t> item;
+  std::optional<int> expected_worker = victim;
+  std::string what = "from worker " + std::to_string(victim);
+  const auto start = Clock::now();
+  if (point != WaitPoint::map) {
+    try {
+      run_scenario(par, failure, point, victim);
+    } catch (...) {
+      error = std::current_exception();
+    }
+  } else {
+    // Outside run. Items cost ~2 ms so that main takes one at a time; the failing item must land
+    // on a worker, so try again in the rare case main took it itself.
+    constexpr std::size_t failing_item = 21;
+    std::vector<int> items(40);
+    for (int i = 0; i < 40; ++i) items[static_cast<std::size_t>(i)] = i;
+    const pid_t main_pid = getpid();
+    auto f = [failure, main_pid](int i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      if (static_cast<std::size_t>(i) == failing_item) {
+        if (getpid() == main_pid) {
+          main_took_failing_item = true;
+        } else {
+          fail_now(failure, "on item " + std::to_string(i));
+        }
+      }
+      return i * 2;
+    };
+    for (int attempt = 0; attempt < 20 && !error; ++attempt) {
+      main_took_failing_item = false;
+      try {
+        par.map(f, items);
+        if (!main_took_failing_item) ADD_FAILURE() << "map succeeded though a worker failed";
+      } catch (...) {
+        error = std::current_exception();
+      }
+    }
+    item = failing_item;
+    expected_worker.reset();  // whichever worker took the item
+    what = "on item " + std::to_string(failing_item);
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  RecordProperty("seconds_to_error", std::to_string(seconds));
+
+  const pid_t failing_pid =
+      point == WaitPoint::map ? notes().failing_pid.load() : notes().pids[victim].load();
+  EXPECT_TRUE(is_expected_failure(error, failure, expected_worker, failing_pid, what,
+                                  failure == Failure::thrown ? item : std::nullopt));
+  if (point == WaitPoint::map && error) {
+    // Any worker may have taken the item; it is named, and it is not main.
+    try {
+      std::rethrow_exception(error);
+    } catch (const WorkerError& e) {
+      EXPECT_GE(e.worker(), 1);
+      EXPECT_LT(e.worker(), nprocs);
+    } catch (const WorkerLost& e) {
+      EXPECT_GE(e.worker(), 1);
+      EXPECT_LT(e.worker(), nprocs);
+    } catch (...) {
+    }
+  }
+  EXPECT_TRUE(left_behind.check());
+
+  // The parallelizer is usable again.
+  EXPECT_EQ(par.run([](Parallelizer& p) { return p.allreduce(1, std::plus<>{}); }), nprocs);
+  EXPECT_EQ(par.map([](int x) { return x + 1; }, std::vector<int>{1, 2, 3}),
+            (std::vector<int>{2, 3, 4}));
+  EXPECT_TRUE(left_behind.check());
+}
+
+std::string fault_case_name(const ::testing::TestParamInfo<FaultCase>& info) {
+  const auto [failure, point, nprocs, victim] = info.param;
+  return name_of(failure) + "_" + name_of(point) + "_" + std::to_string(nprocs) + "procs_" +
+         (victim == 0 ? std::string("last") : "worker" + std::to_string(victim));
+}
+
+const auto all_failures = ::testing::Values(Failure::thrown, Failure::aborted, Failure::exited,
+                                            Failure::killed, Failure::segfault);
+
+INSTANTIATE_TEST_SUITE_P(
+    LastWorker, Fault,
+    ::testing::Combine(all_failures,
+                       ::testing::Values(WaitPoint::receive, WaitPoint::send_large,
+                                         WaitPoint::broadcast, WaitPoint::gather,
+                                         WaitPoint::barrier, WaitPoint::join, WaitPoint::map),
+                       ::testing::Values(2, 3, 4), ::testing::Values(0)),
+    fault_case_name);
+
+INSTANTIATE_TEST_SUITE_P(FirstWorker, Fault,
+                         ::testing::Combine(all_failures,
+                                            ::testing::Values(WaitPoint::broadcast,
+                                                              WaitPoint::gather,
+                                                              WaitPoint::barrier),
+                                            ::testing::Values(3, 4), ::testing::Values(1)),
+                         fault_case_name);
+
+// ---- a worker waiting on another worker
+// -----------------------------------------------------------
+
+using ChainCase = std::tuple<Failure, int>;
+class WorkerChain : public ::testing::TestWithParam<ChainCase> {};
+
+TEST_P(WorkerChain, MainGetsTheFailureOfTheWorkerThatFailedFirst) {
+  const Failure failure = std::get<0>(GetParam());
+  const int nprocs = std::get<1>(GetParam());
+  const LeftBehind left_behind;
+  ForkParallelizer par(nprocs);
+  clear_notes();
+  std::exception_ptr error;
+  try {
+    par.run([failure](Parallelizer& p) {
+      notes().pids[p.id()].store(getpid());
+      if (p.id() == 2) {
+        pause_briefly();
+        fail_now(failure, "from worker 2");
+      }
+      if (p.id() == 1) p.receive<int>(2, 1);  // 1 waits for 2
+      if (p.on_main()) p.receive<int>(1, 1);  // main waits for 1
+    });
+  } catch (...) {
+    error = std::current_exception();
+  }
+  EXPECT_TRUE(is_expected_failure(error, failure, 2, notes().pids[2].load(), "from worker 2",
+                                  std::nullopt));
+  EXPECT_TRUE(left_behind.check());
+  EXPECT_EQ(par.run([](Parallelizer& p) { return p.allreduce(1, std::plus<>{}); }), nprocs);
+}
+
+std::string chain_case_name(const ::testing::TestParamInfo<ChainCase>& param) {
+  return name_of(std::get<0>(param.param)) + "_" + std::to_string(std::get<1>(param.param)) +
+         "procs";
+}
+
+INSTANTIATE_TEST_SUITE_P(OneWaitsForTwo, WorkerChain,
+                         ::testing::Combine(all_failures, ::testing::Values(3, 4)),
+                         chain_case_name);
+
+// ---- main's own function fails ------------------------------------------------------------------
+
+struct NotAStdException {
+  int code;
+};
+
+enum class WorkersWait { receive, barrier, broadcast, scatter, map };
+
+using MainCase = std::tuple<WorkersWait, int>;
+class MainFails : public ::testing::TestWithParam<MainCase> {};
+
+void workers_wait(Parallelizer& p, WorkersWait where) {
+  switch (where) {
+    case WorkersWait::receive:
+      p.receive<int>(0, 1);
+      break;
+    case WorkersWait::barrier:
+      p.barrier();
+      break;
+    case WorkersWait::broadcast:
+      p.broadcast(0, 0);
+      break;
+    case WorkersWait::scatter:
+      p.scatter(std::vector<int>{}, 0);
+      break;
+    case WorkersWait::map:
+      p.map([](int x) { return x; }, std::vector<int>{});
+      break;
+  }
+}
+
+/// Main fails with `error` while the workers wait at `where`.
+template <class E>
+void main_throws(ForkParallelizer& par, WorkersWait where, const E& error) {
+  par.run([&](Parallelizer& p) {
+    if (!p.on_main()) return workers_wait(p, where);
+    pause_briefly();
+    throw error;
+  });
+}
+
+TEST_P(MainFails, MainsOwnExceptionComesOutAndNothingIsLeft) {
+  const WorkersWait where = std::get<0>(GetParam());
+  const int nprocs = std::get<1>(GetParam());
+  const LeftBehind left_behind;
+  ForkParallelizer par(nprocs);
+  EXPECT_THROW(main_throws(par, where, std::out_of_range("main failed")), std::out_of_range);
+  EXPECT_TRUE(left_behind.check());
+  try {
+    main_throws(par, where, NotAStdException{7});
+    ADD_FAILURE() << "nothing thrown";
+  } catch (const NotAStdException& e) {
+    EXPECT_EQ(e.code, 7);
+  } catch (...) {
+    ADD_FAILURE() << "another exception than main's";
+  }
+  EXPECT_TRUE(left_behind.check());
+  EXPECT_EQ(par.run([](Parallelizer& p) { return p.allreduce(1, std::plus<>{}); }), nprocs);
+}
+
+std::string main_case_name(const ::testing::TestParamInfo<MainCase>& param) {
+  static const char* const places[] = {"receive", "barrier", "broadcast", "scatter", "map"};
+  return std::string(places[static_cast<int>(std::get<0>(param.param))]) + "_" +
+         std::to_string(std::get<1>(param.param)) + "procs";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    WorkersBlocked, MainFails,
+    ::testing::Combine(::testing::Values(WorkersWait::receive, WorkersWait::barrier,
+                                         WorkersWait::broadcast, WorkersWait::scatter,
+                                         WorkersWait::map),
+                       ::testing::Values(2, 3, 4)),
+    main_case_name);
+
+TEST(MainFails, AnItemFailingOnMainInMapIsAWorkerErrorForProcessZero) {
+  const LeftBehind left_behind;
+  ForkParallelizer par(1);  // main alone: every item runs on main
+  try {
+    par.map(
+        [](int i) {
+          if (i == 3) throw std::invalid_argument("bad item");
+          return i;
+        },
+        std::vector<int>{0, 1, 2, 3, 4});
+    ADD_FAILURE() << "nothing thrown";
+  } catch (const WorkerError& e) {
+    EXPECT_EQ(e.worker(), 0);
+    EXPECT_EQ(e.pid(), getpid());
+    EXPECT_EQ(e.item(), std::optional<std::size_t>(3));
+    EXPECT_NE(e.type_name().find("invalid_argument"), std::string::npos) << e.what();
+    EXPECT_EQ(e.message(), "bad item");
+  }
+  EXPECT_TRUE(left_behind.check());
+}
+
+// ---- main itself is killed ----------------------------------------------------------------------
+
+bool process_is_gone(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
+
+TEST(MainKilled, WorkersDieWithMain) {
+  const LeftBehind left_behind;
+  constexpr int nprocs = 4;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::fflush(nullptr);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The child is a main process with workers, all blocked; the test kills it.
+    close(fds[0]);
+    try {
+      ForkParallelizer par(nprocs);
+      par.run([&](Parallelizer& p) {
+        const pid_t me = getpid();
+        if (write(fds[1], &me, sizeof me) != sizeof me) _exit(2);
+        if (p.on_main()) {
+          for (;;) pause();
+        }
+        p.receive<int>(0, 1);  // never sent
+      });
+    } catch (...) {
+    }
+    _exit(3);
+  }
+  close(fds[1]);
+  std::vector<pid_t> pids;
+  while (pids.size() < static_cast<std::size_t>(nprocs)) {
+    pollfd wait_for{fds[0], POLLIN, 0};
+    if (poll(&wait_for, 1, 20000) <= 0) break;
+    pid_t pid = 0;
+    if (read(fds[0], &pid, sizeof pid) != sizeof pid) break;
+    pids.push_back(pid);
+  }
+  close(fds[0]);
+  EXPECT_EQ(pids.size(), static_cast<std::size_t>(nprocs));
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  const auto start = Clock::now();
+  for (pid_t pid : pids) {
+    if (pid == child) continue;
+    while (!process_is_gone(pid) && Clock::now() - start < std::chrono::seconds(20)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_TRUE(process_is_gone(pid)) << "worker " << pid << " outlived its main";
+  }
+  RecordProperty("seconds_to_clean_up",
+                 std::to_string(std::chrono::duration<double>(Clock::now() - start).count()));
+  EXPECT_TRUE(left_behind.check());
+}
+
+// ---- misuse that must not hang
+// --------------------------------------------------------------------
+
+/// Runs `body` in a child process that is killed if it takes longer than `seconds`.
+/// Returns its exit code, or minus the signal that killed it.
+int in_child_with_deadline(int seconds, const std::function<int()>& body) {
+  std::fflush(nullptr);
+  const pid_t child = fork();
+  if (child < 0) return -1000;
+  if (child == 0) {
+    alarm(static_cast<unsigned>(seconds));
+    int code = 90;
+    try {
+      code = body();
+    } catch (...) {
+      code = 91;
+    }
+    std::fflush(nullptr);
+    _exit(code);
+  }
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+constexpr int misuse_detected = 0, no_error = 1, other_error = 2;
+
+/// Runs a misusing SPMD function on a fresh ForkParallelizer: 0 when it ends in a UsageError on
+/// main (directly or reported by the worker that noticed), 1 when it ends without error, 2 for
+/// another error; -SIGALRM when it hangs.
+int outcome_of_misuse(int nprocs, const std::function<void(Parallelizer&)>& f) {
+  return in_child_with_deadline(5, [&] {
+    ForkParallelizer par(nprocs);
+    try {
+      par.run(f);
+    } catch (const unipar::UsageError&) {
+      return misuse_detected;
+    } catch (const WorkerError& e) {
+      return e.type_name().find("UsageError") != std::string::npos ? misuse_detected : other_error;
+    } catch (...) {
+      return other_error;
+    }
+    return no_error;
+  });
+}
+
+std::string describe_outcome(int outcome) {
+  if (outcome == -SIGALRM) return "it hung (killed after 5 s)";
+  if (outcome == no_error) return "no error";
+  if (outcome == other_error) return "another error than UsageError";
+  return "outcome " + std::to_string(outcome);
+}
+
+class Misuse : public ::testing::TestWithParam<int> {};
+
+TEST_P(Misuse, MainWaitingForAReturnedWorkerIsAUsageError) {
+  const LeftBehind left_behind;
+  const int outcome = outcome_of_misuse(GetParam(), [](Parallelizer& p) {
+    if (p.on_main()) p.receive<int>(1, 1);
+  });
+  EXPECT_EQ(outcome, misuse_detected) << describe_outcome(outcome);
+  EXPECT_TRUE(left_behind.check());
+}
+
+// Library bug: a worker waiting for main after main's function returned hangs forever (main's
+// slot is never marked finished, so the worker's check_peer(0) never fires while main waits in
+// join for the worker).
+TEST_P(Misuse, WorkerWaitingForMainAfterMainReturnedIsAUsageError) {
+  const LeftBehind left_behind;
+  const int outcome = outcome_of_misuse(GetParam(), [](Parallelizer& p) {
+    if (p.id() == 1) p.receive<int>(0, 1);
+  });
+  EXPECT_EQ(outcome, misuse_detected) << describe_outcome(outcome);
+  EXPECT_TRUE(left_behind.check());
+}
+
+// Same bug, through a collective: the workers enter a barrier main never calls.
+TEST_P(Misuse, WorkersInABarrierMainSkippedIsAUsageError) {
+  const LeftBehind left_behind;
+  const int outcome = outcome_of_misuse(GetParam(), [](Parallelizer& p) {
+    if (!p.on_main()) p.barrier();
+  });
+  EXPECT_EQ(outcome, misuse_detected) << describe_outcome(outcome);
+  EXPECT_TRUE(left_behind.check());
+}
+
+// Design gap: main waits in a barrier while the workers wait in a scatter from main; nobody
+// sends, so no mismatched tag is ever read and every process waits forever. The fork backend
+// could tell (each process could publish the collective it waits in).
+TEST_P(Misuse, DifferentCollectivesThatOnlyReceiveAreAUsageError) {
+  const LeftBehind left_behind;
+  const int outcome = outcome_of_misuse(GetParam(), [](Parallelizer& p) {
+    if (p.on_main()) {
+      p.barrier();
+    } else {
+      p.scatter(std::vector<int>{}, 0);
+    }
+  });
+  EXPECT_EQ(outcome, misuse_detected) << describe_outcome(outcome);
+  EXPECT_TRUE(left_behind.check());
+}
+
+std::string procs_name(const ::testing::TestParamInfo<int>& param) {
+  return std::to_string(param.param) + "procs";
+}
+
+INSTANTIATE_TEST_SUITE_P(Fork, Misuse, ::testing::Values(2, 3), procs_name);
+
+TEST(Construction, ProcessCountsAndSpecs) {
+  EXPECT_THROW(ForkParallelizer(-1), unipar::UsageError);
+  EXPECT_GE(ForkParallelizer(0).nprocs(), 1);
+  EXPECT_EQ(ForkParallelizer(3).nprocs(), 3);
+  EXPECT_EQ(unipar::make_parallelizer("fork:3")->nprocs(), 3);
+  EXPECT_EQ(unipar::make_parallelizer("fork:3")->name(), "fork");
+  EXPECT_EQ(unipar::make_parallelizer("fork:1")->nprocs(), 1);
+  EXPECT_GE(unipar::make_parallelizer("fork")->nprocs(), 1);
+}
+
+}  // namespace
