@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# unipar quick start: install the build dependencies, build, run the demo, run the tests.
+#
+#   bash cmake/quickstart.sh deps       install what the build needs (Debian 12 packages)
+#   bash cmake/quickstart.sh demo [ARGS...]
+#                                       deps + build + run the demo program with its defaults
+#                                       (build/apps/demo/unipar-demo) or with ARGS
+#   bash cmake/quickstart.sh test       deps + build + ctest in build/
+#   bash cmake/quickstart.sh sanitize   the sanitizer job: deps + ASan/UBSan build + ctest
+#                                       in build-asan/
+#   bash cmake/quickstart.sh ci         test, then sanitize (what CI runs: bash .ci/run)
+#
+# Environment (all optional):
+#   UNIPAR_BUILD_DIR       build directory for demo/test          (default: build)
+#   UNIPAR_ASAN_BUILD_DIR  build directory for sanitize           (default: build-asan)
+#   UNIPAR_BUILD_TYPE      CMAKE_BUILD_TYPE                       (default: RelWithDebInfo)
+#   UNIPAR_JOBS            parallel compile and test jobs         (default: 2)
+#   UNIPAR_CMAKE_ARGS      extra arguments for the configure step (word-split)
+#   UNIPAR_SKIP_DEPS=1     do not check or install packages
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCRIPT="$ROOT/cmake/quickstart.sh"
+cd "$ROOT"
+
+BUILD_DIR="${UNIPAR_BUILD_DIR:-build}"
+ASAN_BUILD_DIR="${UNIPAR_ASAN_BUILD_DIR:-build-asan}"
+BUILD_TYPE="${UNIPAR_BUILD_TYPE:-RelWithDebInfo}"
+JOBS="${UNIPAR_JOBS:-2}"
+read -r -a EXTRA_CMAKE_ARGS <<<"${UNIPAR_CMAKE_ARGS:-}"
+
+# Packages the build needs, and the one that is only nice to have.
+REQUIRED_PACKAGES=(
+  cmake ninja-build g++
+  libboost-dev libboost-serialization-dev    # Boost >= 1.74: headers (Interprocess), serialization
+  libopenmpi-dev openmpi-bin                 # the MPI backend (planned) and the benchmarks
+  libgtest-dev libbenchmark-dev libcli11-dev # tests, benchmarks, the demo's command line
+  python3
+)
+OPTIONAL_PACKAGES=(clang-format)
+MIN_BOOST_VERSION=1.74
+
+log() { printf '\n==> %s\n' "$*"; }
+die() { printf 'quickstart.sh: error: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+  sed -n '2,/^set -euo/p' "$SCRIPT" | sed '$d' | sed 's/^# \{0,1\}//'
+}
+
+# ---- deps ---------------------------------------------------------------------------------------
+
+is_installed() {
+  [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" == installed ]]
+}
+
+as_root() {
+  if [[ "$(id -u)" -eq 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    die "need root to run: $* (run as root, or install sudo)"
+  fi
+}
+
+apt_install() {
+  as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "$@" </dev/null
+}
+
+cmd_deps() {
+  if [[ "${UNIPAR_SKIP_DEPS:-0}" == 1 ]]; then
+    return 0
+  fi
+  if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "quickstart.sh: not a Debian system; install the equivalents of these yourself:" >&2
+    echo "  ${REQUIRED_PACKAGES[*]} (optional: ${OPTIONAL_PACKAGES[*]})" >&2
+    return 0
+  fi
+  local missing=() missing_optional=() package
+  for package in "${REQUIRED_PACKAGES[@]}"; do
+    is_installed "$package" || missing+=("$package")
+  done
+  for package in "${OPTIONAL_PACKAGES[@]}"; do
+    is_installed "$package" || missing_optional+=("$package")
+  done
+
+  if ((${#missing[@]} + ${#missing_optional[@]} > 0)); then
+    log "installing: ${missing[*]} ${missing_optional[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
+    if ((${#missing[@]} > 0)); then
+      apt_install "${missing[@]}"
+    fi
+    if ((${#missing_optional[@]} > 0)); then
+      apt_install "${missing_optional[@]}" ||
+        echo "quickstart.sh: note: could not install ${missing_optional[*]} (optional)" >&2
+    fi
+  fi
+
+  local boost_version
+  boost_version="$(dpkg-query -W -f='${Version}' libboost-dev)"
+  dpkg --compare-versions "$boost_version" ge "$MIN_BOOST_VERSION" ||
+    die "libboost-dev $boost_version is older than $MIN_BOOST_VERSION"
+  echo "deps: all required packages are installed (Boost $boost_version)"
+}
+
+# ---- configure / build / test -------------------------------------------------------------------
+
+# configure <build dir> [cmake -D arguments...]
+configure() {
+  local dir="$1"
+  shift
+  local generator=(-G Ninja)
+  if [[ -f "$dir/CMakeCache.txt" ]]; then
+    # An existing build directory keeps its generator (CMake refuses to switch).
+    local existing
+    existing="$(sed -n 's/^CMAKE_GENERATOR:INTERNAL=//p' "$dir/CMakeCache.txt")"
+    if [[ -n "$existing" && "$existing" != Ninja ]]; then
+      echo "quickstart.sh: note: $dir was configured with '$existing'; keeping it" >&2
+      generator=()
+    fi
+  fi
+  log "configure $dir ($BUILD_TYPE)"
+  cmake -S "$ROOT" -B "$dir" "${generator[@]}" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" "$@" \
+    "${EXTRA_CMAKE_ARGS[@]}"
+}
+
+# build <build dir> [targets...]
+build() {
+  local dir="$1"
+  shift
+  local targets=()
+  if (($# > 0)); then
+    targets=(--target "$@")
+  fi
+  log "build $dir ${*:-(all)} with $JOBS jobs"
+  cmake --build "$dir" --parallel "$JOBS" "${targets[@]}"
+}
+
+# run_ctest <build dir> <label for the summary>: prints ctest's output and, last, its summary.
+run_ctest() {
+  local dir="$1" job="$2" logfile status=0
+  logfile="$dir/quickstart-ctest.log"
+  log "ctest in $dir ($job), $JOBS jobs"
+  # --timeout: a default for tests that set none, so that a hang fails instead of stalling CI.
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error -j "$JOBS" --timeout 900 \
+    2>&1 | tee "$logfile" || status=$?
+  echo
+  echo "---- $job: ctest summary ($dir) ----"
+  grep -E '^[0-9]+% tests passed|^Total Test time|^No tests were found' "$logfile" || true
+  if ((status != 0)); then
+    sed -n '/^The following tests FAILED:/,$p' "$logfile"
+    echo "$job: FAILED (ctest exit code $status)"
+  else
+    echo "$job: passed"
+  fi
+  return "$status"
+}
+
+cmd_demo() {
+  cmd_deps
+  configure "$BUILD_DIR" -DUNIPAR_BUILD_APPS=ON
+  build "$BUILD_DIR" unipar_demo
+  # The target unipar_demo writes its program as unipar-demo (its OUTPUT_NAME).
+  local demo="" candidate
+  for candidate in "$BUILD_DIR/apps/demo/unipar-demo" "$BUILD_DIR/apps/demo/unipar_demo"; do
+    if [[ -x "$candidate" ]]; then
+      demo="$candidate"
+      break
+    fi
+  done
+  [[ -n "$demo" ]] || die "the demo was not built in $BUILD_DIR/apps/demo/"
+  log "run $demo${*:+ $*}"
+  "$demo" "$@"
+}
+
+cmd_test() {
+  cmd_deps
+  configure "$BUILD_DIR" -DUNIPAR_BUILD_TESTS=ON -DUNIPAR_INSTALL=ON
+  build "$BUILD_DIR"
+  run_ctest "$BUILD_DIR" test
+}
+
+# The sanitizer job: AddressSanitizer + UndefinedBehaviorSanitizer (-DUNIPAR_SANITIZE=ON).
+# Any ASan or UBSan finding fails the test that triggered it. Benchmarks are left out: their
+# numbers mean nothing under a sanitizer.
+cmd_sanitize() {
+  cmd_deps
+  echo
+  echo "#### sanitizer job: AddressSanitizer + UndefinedBehaviorSanitizer in $ASAN_BUILD_DIR ####"
+  export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:check_initialization_order=1}"
+  export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+  echo "ASAN_OPTIONS=$ASAN_OPTIONS"
+  echo "UBSAN_OPTIONS=$UBSAN_OPTIONS"
+  configure "$ASAN_BUILD_DIR" -DUNIPAR_SANITIZE=ON -DUNIPAR_BUILD_TESTS=ON \
+    -DUNIPAR_BUILD_BENCH=OFF -DUNIPAR_INSTALL=ON
+  build "$ASAN_BUILD_DIR"
+  run_ctest "$ASAN_BUILD_DIR" sanitize
+}
+
+# What CI runs: every job runs (a failing test job does not hide sanitizer findings); the exit
+# code is non-zero when any job failed.
+cmd_ci() {
+  local start total job status
+  local -A results=() seconds=()
+  start=$SECONDS
+  log "ci: $(uname -srm), $(nproc) cores, $(cmake --version | head -n1), $(g++ --version | head -n1)"
+  cmd_deps
+  for job in test sanitize; do
+    local job_start=$SECONDS
+    status=0
+    # A child bash: `set -e` stays in force inside it (it would not in a `||` list here).
+    UNIPAR_SKIP_DEPS=1 bash "$SCRIPT" "$job" || status=$?
+    results[$job]=$status
+    seconds[$job]=$((SECONDS - job_start))
+  done
+  total=$((SECONDS - start))
+
+  echo
+  echo "==== ci summary ===="
+  local failed=0
+  for job in test sanitize; do
+    if ((results[$job] == 0)); then
+      printf '  %-9s passed  %4ds\n' "$job" "${seconds[$job]}"
+    else
+      printf '  %-9s FAILED  %4ds  (exit code %d)\n' "$job" "${seconds[$job]}" "${results[$job]}"
+      failed=1
+    fi
+  done
+  printf '  total             %4ds\n' "$total"
+  return "$failed"
+}
+
+main() {
+  local command="${1:-}"
+  (($# > 0)) && shift
+  case "$command" in
+    deps) cmd_deps ;;
+    demo) cmd_demo "$@" ;;
+    test) cmd_test ;;
+    sanitize) cmd_sanitize ;;
+    ci) cmd_ci ;;
+    -h | --help | help) usage ;;
+    *)
+      [[ -n "$command" ]] && echo "quickstart.sh: unknown command '$command'" >&2
+      usage >&2
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"
