@@ -6,6 +6,7 @@
 namespace unipar::fork_detail {
 
 void Channel::write(detail::ConstBytes bytes) {
+  if (bytes.empty()) return;  // an empty span may hold a null pointer, which memcpy must not see
   const std::size_t offset = head_ & (capacity_ - 1);
   const std::size_t first = std::min(bytes.size(), capacity_ - offset);
   std::memcpy(ring_ + offset, bytes.data(), first);
@@ -14,6 +15,7 @@ void Channel::write(detail::ConstBytes bytes) {
 }
 
 void Channel::copy_out(std::uint64_t position, detail::MutableBytes out) const {
+  if (out.empty()) return;
   const std::size_t offset = position & (capacity_ - 1);
   const std::size_t first = std::min(out.size(), capacity_ - offset);
   std::memcpy(out.data(), ring_ + offset, first);
