@@ -25,6 +25,7 @@ namespace {
 constexpr std::uint32_t header_magic = 0x756e6970;  // "unip"
 constexpr std::size_t small_message = 4096;         // header and payload in one write
 constexpr std::uint64_t max_message = std::uint64_t{1} << 48;
+constexpr int no_tag = -1;  // no message has it
 
 std::uint64_t header_check(const MessageHeader& h) {
   std::uint64_t x = h.magic ^ (static_cast<std::uint64_t>(static_cast<std::uint32_t>(h.tag)) << 32);
@@ -91,7 +92,8 @@ Group::Group(int nprocs)
       spin_budget_(policy_.spin_iterations),
       pids_(static_cast<std::size_t>(nprocs), 0),
       reaped_(new std::atomic<bool>[static_cast<std::size_t>(nprocs)]),
-      pending_(static_cast<std::size_t>(nprocs)) {
+      pending_(static_cast<std::size_t>(nprocs)),
+      partial_(static_cast<std::size_t>(nprocs)) {
   const auto n = static_cast<std::size_t>(nprocs);
   auto align = [](std::size_t x) { return (x + 63) & ~std::size_t{63}; };
   const std::size_t report_bytes = align(sizeof(FailureReport));
@@ -394,7 +396,16 @@ void Group::write_stream(int dest, detail::ConstBytes bytes) {
     const std::size_t wanted = std::min(bytes.size(), piece_);
     std::size_t room = out.writable(wanted);
     if (room == 0) {
-      wait([&] { return (room = out.writable(wanted)) != 0; }, dest, "room to send");
+      wait(
+          [&] {
+            if ((room = out.writable(wanted)) != 0) return true;
+            // While the receiver is busy (perhaps sending to us), take in what others send.
+            for (int source = 0; source < nprocs_; ++source) {
+              if (source != self_) drain(source, no_tag);
+            }
+            return (room = out.writable(wanted)) != 0;
+          },
+          dest, "room to send");
     }
     const std::size_t count = std::min(wanted, room);
     out.write(bytes.first(count));
@@ -442,6 +453,11 @@ void Group::send_payload(int dest, detail::ConstBytes bytes) {
 MessageHeader Group::read_header(int source) {
   Channel& in = channel(source, self_);
   wait([&] { return in.readable() >= sizeof(MessageHeader); }, source, "a message");
+  return take_header(source);
+}
+
+MessageHeader Group::take_header(int source) {
+  Channel& in = channel(source, self_);
   MessageHeader header{};
   in.read(std::as_writable_bytes(std::span(&header, 1)));  // released with the payload
   if (header.magic != header_magic || header.check != header_check(header) ||
@@ -469,6 +485,41 @@ void Group::read_payload(int source, detail::MutableBytes out) {
   }
 }
 
+void Group::drain(int source, int stop_tag) {
+  Channel& in = channel(source, self_);
+  Partial& partial = partial_[static_cast<std::size_t>(source)];
+  for (;;) {
+    if (!partial.active) {
+      if (in.readable() < sizeof(MessageHeader)) return;
+      MessageHeader next{};
+      in.peek(std::as_writable_bytes(std::span(&next, 1)));
+      if (next.tag == stop_tag) return;
+      partial.header = take_header(source);
+      partial.bytes.resize(partial.header.size);
+      partial.filled = 0;
+      partial.active = true;
+    }
+    const std::size_t count = std::min(in.readable(), partial.header.size - partial.filled);
+    in.read(detail::MutableBytes(partial.bytes).subspan(partial.filled, count));
+    partial.filled += count;
+    in.release();
+    ring(slot(source).bell);
+    if (partial.filled < partial.header.size) return;
+    pending_[static_cast<std::size_t>(source)].push_back(
+        {partial.header.tag, partial.header.type, std::move(partial.bytes)});
+    partial = Partial{};
+  }
+}
+
+void Group::complete_partial(int source) {
+  Partial& partial = partial_[static_cast<std::size_t>(source)];
+  if (!partial.active) return;
+  read_payload(source, detail::MutableBytes(partial.bytes).subspan(partial.filled));
+  pending_[static_cast<std::size_t>(source)].push_back(
+      {partial.header.tag, partial.header.type, std::move(partial.bytes)});
+  partial = Partial{};
+}
+
 void Group::stash(int source, const MessageHeader& header) {
   Pending pending{header.tag, header.type, std::vector<std::byte>(header.size)};
   read_payload(source, pending.bytes);
@@ -493,6 +544,7 @@ namespace {
 
 void Group::receive(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink) {
   enter(tag);
+  complete_partial(source);
   auto& queue = pending_[static_cast<std::size_t>(source)];
   for (auto it = queue.begin(); it != queue.end(); ++it) {
     if (it->tag == tag) {
@@ -529,17 +581,16 @@ void Group::receive(int source, int tag, detail::Fingerprint type, detail::ByteS
 }
 
 bool Group::probe(int source, int tag) {
+  // Never blocks: messages with other tags that have arrived move to the pending queue (one
+  // still arriving is read as far as it has come), and a message with `tag` is left in place.
+  drain(source, tag);
   for (const auto& pending : pending_[static_cast<std::size_t>(source)]) {
     if (pending.tag == tag) return true;
   }
-  Channel& in = channel(source, self_);
-  while (in.readable() >= sizeof(MessageHeader)) {
-    MessageHeader header{};
-    in.peek(std::as_writable_bytes(std::span(&header, 1)));
-    if (header.tag == tag) return true;
-    stash(source, read_header(source));
-  }
-  return false;
+  const Partial& partial = partial_[static_cast<std::size_t>(source)];
+  if (partial.active) return partial.header.tag == tag;
+  // drain() stopped before a whole header, or before a header with `tag`.
+  return channel(source, self_).readable() >= sizeof(MessageHeader);
 }
 
 int Group::wait_any(int tag) {
@@ -551,7 +602,12 @@ int Group::wait_any(int tag) {
     wait(
         [&] {
           for (int source = 0; source < nprocs_; ++source) {
-            if (source != self_ && channel(source, self_).readable() >= sizeof(MessageHeader)) {
+            if (source == self_) continue;
+            const std::size_t arrived = channel(source, self_).readable();
+            // Any byte moves a partly read message on; otherwise wait for a whole header.
+            if (partial_[static_cast<std::size_t>(source)].active
+                    ? arrived > 0
+                    : arrived >= sizeof(MessageHeader)) {
               return true;
             }
           }

@@ -136,7 +136,24 @@ class Group {
   /// called in a different order.
   void enter(int tag);
 
+  /// A message read in pieces, as they arrive, without blocking (see drain()).
+  struct Partial {
+    MessageHeader header{};
+    std::vector<std::byte> bytes;
+    std::size_t filled = 0;
+    bool active = false;
+  };
+
+  /// Waits for the next header from `source` and consumes it.
   MessageHeader read_header(int source);
+  /// Consumes the next header from `source`, which has arrived.
+  MessageHeader take_header(int source);
+  /// Moves whatever has arrived from `source` into pending messages without blocking, stopping
+  /// before a message with `stop_tag`. A process waiting for room to send drains everyone, so
+  /// two processes that send each other large messages before receiving do not deadlock.
+  void drain(int source, int stop_tag);
+  /// Finishes reading the message drain() started from `source`, if any (blocking).
+  void complete_partial(int source);
   /// Reads a payload into `out` and gives the message's space back to the sender.
   void read_payload(int source, detail::MutableBytes out);
   void stash(int source, const MessageHeader& header);
@@ -168,6 +185,7 @@ class Group {
   bool handler_installed_ = false;
 
   std::vector<std::deque<Pending>> pending_;  // messages read past while looking for others
+  std::vector<Partial> partial_;              // per source: a message drain() is reading
 };
 
 }  // namespace unipar::fork_detail

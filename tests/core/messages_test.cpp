@@ -84,6 +84,32 @@ TYPED_TEST(Messages, SendToSelfIsReceivedAndProbed) {
   EXPECT_TRUE(ok);
 }
 
+// Sending never waits for the receiver to call receive: every process may first send large
+// messages (far beyond any transport buffer) to both neighbours and only then receive, and the
+// exchange completes on every backend.
+TEST(Messages, LargeMessagesSentBothWaysBeforeReceivingDoNotDeadlock) {
+  constexpr std::size_t count = std::size_t{1} << 19;  // 4 MiB of doubles each way
+  const auto sums = backend().run([](Parallelizer& par) {
+    const int n = par.nprocs();
+    const int next = (par.id() + 1) % n;
+    const int previous = (par.id() + n - 1) % n;
+    par.send(std::vector<double>(count, par.id() + 0.5), next, 1);
+    par.send(std::vector<double>(count, par.id() + 0.25), previous, 2);
+    const auto from_previous = par.receive<std::vector<double>>(previous, 1);
+    const auto from_next = par.receive<std::vector<double>>(next, 2);
+    UNIPAR_CHECK(from_previous.size() == count && from_next.size() == count);
+    UNIPAR_CHECK(from_previous.front() == previous + 0.5 && from_previous.back() == previous + 0.5);
+    UNIPAR_CHECK(from_next.front() == next + 0.25 && from_next.back() == next + 0.25);
+    return par.gather(from_previous[count / 2] + from_next[count / 2]);
+  });
+  if (!holds_main_results()) return;
+  const int n = backend().nprocs();
+  ASSERT_EQ(sums.size(), static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(sums[static_cast<std::size_t>(i)], (i + n - 1) % n + 0.5 + (i + 1) % n + 0.25) << i;
+  }
+}
+
 TEST(Messages, DifferentTagsAreReceivedOutOfOrder) {
   const bool ok = backend().run([](Parallelizer& par) {
     const int last = par.nprocs() - 1;
