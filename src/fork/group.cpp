@@ -521,9 +521,9 @@ void Group::complete_partial(int source) {
 }
 
 void Group::stash(int source, const MessageHeader& header) {
-  Pending pending{header.tag, header.type, std::vector<std::byte>(header.size)};
-  read_payload(source, pending.bytes);
-  pending_[static_cast<std::size_t>(source)].push_back(std::move(pending));
+  partial_[static_cast<std::size_t>(source)] = {header, std::vector<std::byte>(header.size), 0,
+                                                true};
+  complete_partial(source);
 }
 
 void Group::throw_order_mismatch(int source, int expected_tag, int got_tag) {
