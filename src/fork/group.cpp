@@ -69,6 +69,26 @@ void copy_text(char* out, std::size_t capacity, const std::string& text) {
   out[n] = '\0';
 }
 
+/// Blocks SIGCHLD for the calling thread while it lives, so that the handler never runs while
+/// main reads or changes what the handler changes (the pid table, the reaped flags).
+class ChildSignalBlock {
+ public:
+  ChildSignalBlock() {
+    sigset_t child_signal;
+    sigemptyset(&child_signal);
+    sigaddset(&child_signal, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &child_signal, &previous_);
+  }
+  ~ChildSignalBlock() { restore(); }
+  ChildSignalBlock(const ChildSignalBlock&) = delete;
+  ChildSignalBlock& operator=(const ChildSignalBlock&) = delete;
+  /// Restores the previous mask now (a forked worker never returns to the destructor).
+  void restore() const { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+
+ private:
+  sigset_t previous_;
+};
+
 /// Clears a doorbell's "sleeping" flag however the wait ends.
 class Awake {
  public:
@@ -148,23 +168,17 @@ void Group::remove_child_handler() noexcept {
 
 void Group::start_workers(const std::function<void(int)>& worker) {
   install_child_handler();
-  sigset_t child_signal, previous;
-  sigemptyset(&child_signal);
-  sigaddset(&child_signal, SIGCHLD);
-  // The handler must not run while the pid table is half filled.
-  pthread_sigmask(SIG_BLOCK, &child_signal, &previous);
+  const ChildSignalBlock blocked;  // the handler must not run while the pid table is half filled
   for (int id = 1; id < nprocs_; ++id) {
     const pid_t pid = fork();
     if (pid < 0) {
-      const int error = errno;
-      pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-      detail::throw_system_error("fork", error);  // the caller aborts the workers started
+      detail::throw_system_error("fork", errno);  // the caller aborts the workers started
     }
     if (pid == 0) {
       // Worker: die with main, never run main's SIGCHLD handler.
       active_group.store(nullptr);
       signal(SIGCHLD, SIG_DFL);
-      pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+      blocked.restore();
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != main_pid_) _exit(125);  // main died before prctl took effect
       self_ = id;
@@ -174,7 +188,6 @@ void Group::start_workers(const std::function<void(int)>& worker) {
     }
     pids_[static_cast<std::size_t>(id)] = pid;
   }
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   reap_exited();  // a worker may have died while the handler was blocked
 }
 
@@ -243,10 +256,7 @@ void Group::reap_exited() noexcept {
 }
 
 void Group::reap_all() noexcept {
-  sigset_t child_signal, previous;
-  sigemptyset(&child_signal);
-  sigaddset(&child_signal, SIGCHLD);
-  pthread_sigmask(SIG_BLOCK, &child_signal, &previous);
+  const ChildSignalBlock blocked;
   for (int id = 1; id < nprocs_; ++id) {
     auto& reaped = reaped_[static_cast<std::size_t>(id)];
     const pid_t pid = pids_[static_cast<std::size_t>(id)];
@@ -256,7 +266,6 @@ void Group::reap_all() noexcept {
     }
     reaped.store(true);
   }
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
 void Group::join() {
@@ -360,7 +369,12 @@ void Group::wait(Ready&& ready, int peer, const char* what) {
   }
   spin_budget_ /= 2;
   for (int i = 0; i < policy_.yield_iterations; ++i) {
-    if (ready()) return;
+    if (ready()) {
+      // Answered within a few yields: the peer is responsive again, so let spinning (which a
+      // budget of 0 could never prove worthwhile) start over small.
+      spin_budget_ = std::min(policy_.spin_iterations, std::max(spin_budget_, 16));
+      return;
+    }
     check_failure();
     sched_yield();
   }
@@ -378,12 +392,8 @@ void Group::wait(Ready&& ready, int peer, const char* what) {
     if (ready()) return;
     if (self_ == 0) {
       // The SIGCHLD handler reaps promptly; this is the fallback should a signal be missed.
-      sigset_t child_signal, previous;
-      sigemptyset(&child_signal);
-      sigaddset(&child_signal, SIGCHLD);
-      pthread_sigmask(SIG_BLOCK, &child_signal, &previous);
+      const ChildSignalBlock blocked;
       reap_exited();
-      pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     }
   }
 }
@@ -426,18 +436,18 @@ MessageHeader make_header(int tag, detail::Fingerprint type, std::size_t size) {
 }  // namespace
 
 void Group::send(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) {
+  if (bytes.size() + sizeof(MessageHeader) > small_message) {
+    send_header(dest, tag, type, bytes.size());
+    send_payload(dest, bytes);
+    return;
+  }
+  // A small message: one copy and one publish for header and payload together.
   enter(tag);
   const MessageHeader header = make_header(tag, type, bytes.size());
-  if (bytes.size() + sizeof header <= small_message) {
-    // One copy and one publish for the whole message.
-    std::byte buffer[small_message];
-    std::memcpy(buffer, &header, sizeof header);
-    if (!bytes.empty()) std::memcpy(buffer + sizeof header, bytes.data(), bytes.size());
-    write_stream(dest, {buffer, sizeof header + bytes.size()});
-  } else {
-    write_stream(dest, std::as_bytes(std::span(&header, 1)));
-    write_stream(dest, bytes);
-  }
+  std::byte buffer[small_message];
+  std::memcpy(buffer, &header, sizeof header);
+  if (!bytes.empty()) std::memcpy(buffer + sizeof header, bytes.data(), bytes.size());
+  write_stream(dest, {buffer, sizeof header + bytes.size()});
 }
 
 void Group::send_header(int dest, int tag, detail::Fingerprint type, std::size_t size) {
