@@ -2,10 +2,24 @@
 #                 [LABELS <labels...>] [TIMEOUT <seconds>])
 #
 # Builds one GoogleTest program and registers it once per backend and size:
-#   <name>.serial, <name>.fork.<n> for each n in PROCS (default 1 2 3 4).
-# The program finds its backend in UNIPAR_BACKEND (see unipar::testing::backend()).
+#   <name>.serial, <name>.fork.<n> and, when the MPI backend is built, <name>.mpi.<n> (run as
+#   `mpirun -n <n> --oversubscribe <program>`) for each n in PROCS (default 1 2 3 4).
+# The program finds its backend in UNIPAR_BACKEND (see unipar::testing::backend()). Under MPI
+# every rank runs the tests; rank 0 reports each test's failures on any rank, and the test fails
+# when any rank fails (tests/support/gtest_main.cpp).
+#
+# unipar_mpi_command(<var> <nprocs> <program> [args...]) sets <var> to the mpirun command line.
+# UNIPAR_MPI_TEST_ENVIRONMENT holds what Open MPI needs in the environment of a test run as root.
 include_guard(GLOBAL)
 find_package(GTest REQUIRED)
+
+set(UNIPAR_MPI_TEST_ENVIRONMENT
+    "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")
+
+function(unipar_mpi_command var nprocs program)
+  set(${var} ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${nprocs} --oversubscribe
+             ${MPIEXEC_PREFLAGS} ${program} ${MPIEXEC_POSTFLAGS} ${ARGN} PARENT_SCOPE)
+endfunction()
 
 function(unipar_add_test name)
   cmake_parse_arguments(ARG "" "TIMEOUT" "FILES;PROCS;LIBS;LABELS" ${ARGN})
@@ -29,4 +43,13 @@ function(unipar_add_test name)
     set_tests_properties(${name}.fork.${n} PROPERTIES ENVIRONMENT "UNIPAR_BACKEND=fork:${n}"
                          LABELS "fork;${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
   endforeach()
+  if(TARGET unipar_mpi)
+    foreach(n IN LISTS ARG_PROCS)
+      unipar_mpi_command(command ${n} $<TARGET_FILE:${exe}>)
+      add_test(NAME ${name}.mpi.${n} COMMAND ${command})
+      set_tests_properties(${name}.mpi.${n} PROPERTIES
+                           ENVIRONMENT "UNIPAR_BACKEND=mpi;${UNIPAR_MPI_TEST_ENVIRONMENT}"
+                           LABELS "mpi;${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT} PROCESSORS ${n})
+    endforeach()
+  endif()
 endfunction()

@@ -295,6 +295,8 @@ class Parallelizer {
   }
   /// Starts the collective sequence anew (all processes do so at the start of a run).
   void reset_sequence() { sequence_ = 0; }
+  /// How many collectives (map included) this process has begun in the current run.
+  std::uint64_t collective_count() const noexcept { return sequence_; }
   /// The tag of the next collective of kind `op` (every process counts its collectives).
   int next_collective_tag(detail::Op op) { return detail::collective_tag(op, ++sequence_); }
 

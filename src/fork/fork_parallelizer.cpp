@@ -1,5 +1,6 @@
 #include "unipar/fork.hpp"
 
+#include <dlfcn.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -22,7 +23,34 @@ int available_cores() {
   return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
+/// Whether MPI is initialized (and not yet finalized) in this process. Asked through the
+/// dynamic linker, so it also sees an MPI the program uses without unipar::mpi.
+bool mpi_is_active() {
+  using Query = int (*)(int*);
+  void* initialized_symbol = dlsym(RTLD_DEFAULT, "MPI_Initialized");
+  if (initialized_symbol == nullptr) return false;
+  Query initialized = nullptr;
+  std::memcpy(&initialized, &initialized_symbol, sizeof initialized);
+  int is_initialized = 0;
+  initialized(&is_initialized);
+  if (is_initialized == 0) return false;
+  int is_finalized = 0;
+  if (void* finalized_symbol = dlsym(RTLD_DEFAULT, "MPI_Finalized")) {
+    Query finalized = nullptr;
+    std::memcpy(&finalized, &finalized_symbol, sizeof finalized);
+    finalized(&is_finalized);
+  }
+  return is_finalized == 0;
+}
+
 int checked_nprocs(int nprocs) {
+  if (mpi_is_active()) {
+    throw UsageError(
+        "fork: MPI is initialized in this process, and forking an MPI process is "
+        "unsafe (the children share its network connections and registered "
+        "memory); use the mpi backend here (UNIPAR_BACKEND=mpi, or \"auto\" under "
+        "mpirun), or create the fork parallelizer before MPI is initialized");
+  }
   if (nprocs < 0) {
     throw UsageError("fork: invalid process count " + std::to_string(nprocs) +
                      "; use 0 for one process per core, or a count >= 1");
