@@ -48,7 +48,7 @@ function(unipar_add_test name)
       unipar_mpi_command(command ${n} $<TARGET_FILE:${exe}>)
       add_test(NAME ${name}.mpi.${n} COMMAND ${command})
       set_tests_properties(${name}.mpi.${n} PROPERTIES
-                           ENVIRONMENT "UNIPAR_BACKEND=mpi;${UNIPAR_MPI_TEST_ENVIRONMENT}"
+                           ENVIRONMENT "UNIPAR_BACKEND=mpi;UNIPAR_PRINT=collect;${UNIPAR_MPI_TEST_ENVIRONMENT}"
                            LABELS "mpi;${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT} PROCESSORS ${n})
     endforeach()
   endif()

@@ -6,7 +6,9 @@
 // Every task draws from its own random stream, derived from (seed, task index), so every
 // backend and process count must give bit-identical results; the program checks it.
 //
-//   unipar-demo                                # serial, then fork with one process per core
+//   unipar-demo                                # serial, then "auto": fork with one process
+//                                              # per core, or every rank under mpirun
+//   mpirun -n 2 unipar-demo                    # serial, then the MPI backend on 2 ranks
 //   unipar-demo --backends serial,fork:2,fork:4 --samples 100000000 --seed 7
 
 #include <algorithm>
@@ -28,7 +30,7 @@
 namespace {
 
 struct Options {
-  std::vector<std::string> backends{"serial", "fork"};
+  std::vector<std::string> backends{"serial", "auto"};
   std::uint64_t samples = 200'000'000;
   std::uint64_t tasks = 400;
   std::uint64_t seed = 42;
@@ -58,7 +60,7 @@ double seconds_of(F&& f) {
 
 Outcome run_on(unipar::Parallelizer& par, const std::string& spec, const Options& options) {
   Outcome out;
-  out.backend = spec;
+  out.backend = spec == "auto" ? "auto:" + std::string(par.name()) : spec;
   out.nprocs = par.nprocs();
   out.pi_seconds = seconds_of(
       [&] { out.hits = demo::hits_per_task(par, options.samples, options.tasks, options.seed); });
@@ -133,7 +135,8 @@ int main(int argc, char** argv) {
       "unipar demo: Monte Carlo pi and a pendulum parameter sweep, run on several "
       "backends and compared"};
   app.add_option("--backends", options.backends,
-                 "comma-separated backends: serial, fork (one process per core), fork:N")
+                 "comma-separated backends: serial, fork (one process per core), fork:N, mpi "
+                 "(under mpirun), auto (mpi under mpirun, else fork)")
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--samples", options.samples, "random points for pi")->capture_default_str();
@@ -158,26 +161,37 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // Under mpirun every rank runs this program; rank 0 of the MPI backend reports, the other
+  // ranks only take part in its runs.
+  bool reports = true;
+  for (const auto& par : parallelizers) {
+    if (par->name() == "mpi") reports = par->on_main();
+  }
+
   const auto runs = demo::pendulum_grid(dampings, drives);
-  std::printf(
-      "pi from %llu random points in %llu tasks, and a sweep of %zu pendulum runs "
-      "(seed %llu)\n\n",
-      static_cast<unsigned long long>(options.samples),
-      static_cast<unsigned long long>(options.tasks), runs.size(),
-      static_cast<unsigned long long>(options.seed));
-  std::printf("%-10s %5s   %-11s  %8s  %9s  %9s  %9s  %7s\n", "backend", "procs", "pi", "error",
-              "pi time", "sweep", "total", "speedup");
+  if (reports) {
+    std::printf(
+        "pi from %llu random points in %llu tasks, and a sweep of %zu pendulum runs "
+        "(seed %llu)\n\n",
+        static_cast<unsigned long long>(options.samples),
+        static_cast<unsigned long long>(options.tasks), runs.size(),
+        static_cast<unsigned long long>(options.seed));
+    std::printf("%-10s %5s   %-11s  %8s  %9s  %9s  %9s  %7s\n", "backend", "procs", "pi", "error",
+                "pi time", "sweep", "total", "speedup");
+  }
 
   std::vector<Outcome> outcomes;
   try {
     for (std::size_t i = 0; i < backends.size(); ++i) {
+      if (!reports && parallelizers[i]->name() != "mpi") continue;  // nothing to share
       outcomes.push_back(run_on(*parallelizers[i], backends[i], options));
-      print_row(outcomes.back(), outcomes.front());
+      if (reports) print_row(outcomes.back(), outcomes.front());
     }
   } catch (const unipar::Error& e) {
     std::fprintf(stderr, "unipar-demo: %s\n", e.what());
     return 2;
   }
+  if (!reports) return 0;
   std::printf("(speedup: %s's total time over each backend's)\n", outcomes.front().backend.c_str());
 
   print_sweep(outcomes.front());
@@ -186,7 +200,7 @@ int main(int argc, char** argv) {
   if (outcomes.size() > 1) {
     std::printf("pi and the sweep are bit-identical on all %zu backends.\n", outcomes.size());
   } else {
-    std::printf("(one backend: nothing to compare; try --backends serial,fork)\n");
+    std::printf("(one backend: nothing to compare; try --backends serial,auto)\n");
   }
   return 0;
 }

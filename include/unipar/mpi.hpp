@@ -9,6 +9,7 @@
 #include <mpi.h>
 
 #include <memory>
+#include <string>
 
 #include "unipar/parallelizer.hpp"
 
@@ -53,6 +54,13 @@ class MpiParallelizer final : public Parallelizer {
   /// @return the communicator this parallelizer was made from (not its private duplicates).
   MPI_Comm communicator() const noexcept { return user_comm_; }
 
+  /// @brief Whether `print` on ranks other than 0 is collected and written by rank 0 at the end
+  /// of each `run`, after rank 0's own lines and in rank order (readable, and identical from
+  /// run to run), instead of at once by each rank (the default). The environment variable
+  /// `UNIPAR_PRINT=collect` sets it for every parallelizer. If the run fails, each rank writes
+  /// its own collected lines.
+  void collect_output(bool collect) noexcept { collect_output_ = collect; }
+
  protected:
   void execute(const std::function<void(Parallelizer&)>& body) override;
   void send_bytes(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) override;
@@ -67,6 +75,7 @@ class MpiParallelizer final : public Parallelizer {
   void gather_bytes(int root, detail::Fingerprint type, detail::ConstBytes mine,
                     detail::GatherSink* sink) override;
   void barrier_bytes() override;
+  void write_line(std::string_view line) override;
 
  private:
   mpi_detail::Communicator& communicator_for(const char* operation);
@@ -74,6 +83,8 @@ class MpiParallelizer final : public Parallelizer {
   MPI_Comm user_comm_;
   std::unique_ptr<mpi_detail::Communicator> comm_;
   bool broken_ = false;  // the last run failed: the next one starts on fresh communicators
+  bool collect_output_ = false;
+  std::string collected_;  // this rank's lines, while collecting
 };
 
 }  // namespace unipar

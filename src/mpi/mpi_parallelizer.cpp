@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "core/backend_registry.hpp"
@@ -74,6 +75,8 @@ MpiParallelizer::MpiParallelizer(MPI_Comm comm) : Parallelizer(0, 1), user_comm_
   checked_communicator(comm);
   comm_ = std::make_unique<mpi_detail::Communicator>(comm);
   set_process(comm_->rank(), comm_->size());
+  const char* print = std::getenv("UNIPAR_PRINT");
+  collect_output_ = print != nullptr && std::strcmp(print, "collect") == 0;
 }
 
 MpiParallelizer::~MpiParallelizer() {
@@ -102,9 +105,21 @@ void MpiParallelizer::execute(const std::function<void(Parallelizer&)>& body) {
   }
   try {
     body(*this);
+    if (collect_output_) {
+      // Every rank takes part (the setting is the same everywhere under one launcher).
+      const std::vector<std::string> lines = gather(collected_, 0);
+      collected_.clear();
+      for (std::size_t r = 1; r < lines.size(); ++r) {
+        if (!lines[r].empty()) Parallelizer::write_line(lines[r]);
+      }
+    }
     comm_->finish_run(collective_count());
   } catch (...) {
     broken_ = true;
+    if (!collected_.empty()) {
+      Parallelizer::write_line(collected_);
+      collected_.clear();
+    }
     const std::exception_ptr error = std::current_exception();
     if (comm_->failed()) throw;  // another rank failed first, and this rank was told
     const detail::ExceptionInfo info = describe_own_failure(error, id());
@@ -157,6 +172,14 @@ void MpiParallelizer::barrier_bytes() {
   if (nprocs() == 1) return Parallelizer::barrier_bytes();
   auto& comm = communicator_for("barrier");
   comm.barrier(next_collective_tag(detail::Op::barrier));
+}
+
+void MpiParallelizer::write_line(std::string_view line) {
+  if (collect_output_ && in_run() && !on_main() && nprocs() > 1) {
+    collected_ += line;
+  } else {
+    Parallelizer::write_line(line);
+  }
 }
 
 }  // namespace unipar
