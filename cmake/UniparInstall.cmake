@@ -4,6 +4,7 @@
 #   target_link_libraries(my_program PRIVATE unipar::unipar)
 #
 # Installs: the library `unipar` (exported as unipar::unipar in the export set unipar-targets),
+# the MPI backend `unipar-mpi` when it is built (exported as unipar::mpi),
 # the public headers include/unipar/**, unipar-config.cmake + unipar-config-version.cmake +
 # unipar-targets*.cmake under <libdir>/cmake/unipar. (The demo program `unipar-demo` is installed
 # by apps/demo.) Included from the top-level CMakeLists.txt when UNIPAR_INSTALL is ON, after
@@ -18,7 +19,14 @@ mark_as_advanced(UNIPAR_INSTALL_CMAKEDIR)
 
 # ---- the library and its headers ----------------------------------------------------------------
 # The installed include directory comes from the target's $<INSTALL_INTERFACE:include>.
-install(TARGETS unipar
+set(unipar_installed_targets unipar)
+if(TARGET unipar_mpi)
+  list(APPEND unipar_installed_targets unipar_mpi)  # exported as unipar::mpi
+  set(UNIPAR_HAS_MPI ON)
+else()
+  set(UNIPAR_HAS_MPI OFF)
+endif()
+install(TARGETS ${unipar_installed_targets}
   EXPORT unipar-targets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT unipar_development
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT unipar_runtime
@@ -28,7 +36,12 @@ install(TARGETS unipar
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/unipar
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   COMPONENT unipar_development
-  FILES_MATCHING PATTERN "*.hpp")
+  FILES_MATCHING PATTERN "*.hpp"
+  PATTERN "mpi.hpp" EXCLUDE)
+if(TARGET unipar_mpi)
+  install(FILES ${PROJECT_SOURCE_DIR}/include/unipar/mpi.hpp
+          DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/unipar COMPONENT unipar_development)
+endif()
 
 # ---- the package: targets, config, version ------------------------------------------------------
 install(EXPORT unipar-targets

@@ -75,4 +75,11 @@ step("build the consumer" "${CMAKE_COMMAND}" --build "${consumer_build}")
 
 # 3. Run it.
 step("run the consumer" "${consumer_build}/unipar_consumer")
+file(GLOB_RECURSE installed_mpi_backend "${prefix}/lib*/libunipar-mpi.*")
+if(installed_mpi_backend AND NOT EXISTS "${consumer_build}/unipar_consumer_mpi")
+  message(FATAL_ERROR "install.consumer: unipar::mpi was installed but not found by the consumer")
+endif()
+if(EXISTS "${consumer_build}/unipar_consumer_mpi")
+  step("run the MPI consumer" "${consumer_build}/unipar_consumer_mpi")
+endif()
 message(STATUS "install.consumer: passed")
