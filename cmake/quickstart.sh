@@ -4,7 +4,8 @@
 #   bash cmake/quickstart.sh deps       install what the build needs (Debian 12 packages)
 #   bash cmake/quickstart.sh demo [ARGS...]
 #                                       deps + build + run the demo program with its defaults
-#                                       (build/apps/demo/unipar-demo) or with ARGS
+#                                       (build/apps/demo/unipar-demo) or with ARGS, then the
+#                                       same under `mpirun -n 2`
 #   bash cmake/quickstart.sh test       deps + build + ctest in build/
 #   bash cmake/quickstart.sh sanitize   the sanitizer job: deps + ASan/UBSan build + ctest
 #                                       in build-asan/
@@ -33,7 +34,7 @@ read -r -a EXTRA_CMAKE_ARGS <<<"${UNIPAR_CMAKE_ARGS:-}"
 REQUIRED_PACKAGES=(
   cmake ninja-build g++
   libboost-dev libboost-serialization-dev    # Boost >= 1.74: headers (Interprocess), serialization
-  libopenmpi-dev openmpi-bin                 # the MPI backend (planned) and the benchmarks
+  libopenmpi-dev openmpi-bin                 # the MPI backend and the benchmarks
   libgtest-dev libbenchmark-dev libcli11-dev # tests, benchmarks, the demo's command line
   python3
 )
@@ -172,6 +173,14 @@ cmd_demo() {
   [[ -n "$demo" ]] || die "the demo was not built in $BUILD_DIR/apps/demo/"
   log "run $demo${*:+ $*}"
   "$demo" "$@"
+  # The same binary under mpirun: "auto" picks the MPI backend there.
+  if command -v mpirun >/dev/null 2>&1; then
+    log "run mpirun -n 2 $demo${*:+ $*} (the same program, on the MPI backend)"
+    if [[ "$(id -u)" -eq 0 ]]; then  # Open MPI refuses root unless told it is meant
+      export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    fi
+    mpirun -n 2 --oversubscribe "$demo" "$@"
+  fi
 }
 
 cmd_test() {
