@@ -90,9 +90,6 @@ class Communicator {
   bool failed() const { return failure_.has_value(); }
   /// The WorkerError recorded for this run's failure (only when failed()).
   [[noreturn]] void throw_failure() const;
-  /// Frees the communicators of a failed run; its buffers stay (operations may still be
-  /// pending on them), so the object must then be kept until the process ends.
-  void release_communicators();
 
   // ---- messages ----------------------------------------------------------------------------
   void send(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes);
