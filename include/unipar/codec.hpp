@@ -244,6 +244,63 @@ class StringOutBuffer final : public std::streambuf {
   std::string& out_;
 };
 
+/// Serialization buffers kept for the next message of this thread. A fresh buffer of tens of
+/// MiB costs more in first-touch page faults than copying the bytes into it (about 1.5 GB/s
+/// against 9 GB/s on the development machine); a kept one is already mapped. At most four of
+/// each kind are kept, none above 256 MiB.
+class ScratchBuffers {
+ public:
+  struct Bytes {
+    std::unique_ptr<std::byte[]> data;
+    std::size_t capacity = 0;
+  };
+
+  /// An empty string, with the capacity of a kept one when there is one.
+  static std::string take_string() {
+    auto& kept = strings();
+    if (kept.empty()) return {};
+    std::string buffer = std::move(kept.back());
+    kept.pop_back();
+    buffer.clear();
+    return buffer;
+  }
+  static void give(std::string&& buffer) {
+    auto& kept = strings();
+    if (buffer.capacity() > max_kept || kept.size() >= max_count) return;
+    kept.push_back(std::move(buffer));
+  }
+  /// At least `size` bytes, not initialized.
+  static Bytes take_bytes(std::size_t size) {
+    auto& kept = byte_buffers();
+    for (auto it = kept.begin(); it != kept.end(); ++it) {
+      if (it->capacity >= size) {
+        Bytes buffer = std::move(*it);
+        kept.erase(it);
+        return buffer;
+      }
+    }
+    return {std::make_unique_for_overwrite<std::byte[]>(size), size};
+  }
+  static void give(Bytes&& buffer) {
+    auto& kept = byte_buffers();
+    if (!buffer.data || buffer.capacity > max_kept) return;
+    if (kept.size() >= max_count) kept.erase(kept.begin());  // keep the most recent
+    kept.push_back(std::move(buffer));
+  }
+
+ private:
+  static constexpr std::size_t max_kept = std::size_t{256} << 20;
+  static constexpr std::size_t max_count = 4;
+  static std::vector<std::string>& strings() {
+    thread_local std::vector<std::string> kept;
+    return kept;
+  }
+  static std::vector<Bytes>& byte_buffers() {
+    thread_local std::vector<Bytes> kept;
+    return kept;
+  }
+};
+
 /// Reads from a span of bytes that must stay alive while it is read.
 class SpanInBuffer final : public std::streambuf {
  public:
@@ -274,6 +331,7 @@ class Encoded {
     } else if constexpr (Contiguous<T>) {
       bytes_ = std::as_bytes(std::span(value.data(), value.size()));
     } else {
+      storage_ = ScratchBuffers::take_string();
       StringOutBuffer buffer(storage_);
       {
         boost::archive::binary_oarchive archive(buffer, archive_flags);
@@ -281,6 +339,9 @@ class Encoded {
       }
       bytes_ = std::as_bytes(std::span(storage_.data(), storage_.size()));
     }
+  }
+  ~Encoded() {
+    if (storage_.capacity() > 0) ScratchBuffers::give(std::move(storage_));
   }
   Encoded(const Encoded&) = delete;
   Encoded& operator=(const Encoded&) = delete;
@@ -325,23 +386,30 @@ class Decoder final : public ByteSink {
       out_.resize(size / sizeof(E));
       return std::as_writable_bytes(std::span(out_.data(), out_.size()));
     } else {
-      buffer_ = std::make_unique_for_overwrite<std::byte[]>(size);
+      if (buffer_.capacity < size) {
+        ScratchBuffers::give(std::move(buffer_));
+        buffer_ = ScratchBuffers::take_bytes(size);
+      }
       size_ = size;
-      return {buffer_.get(), size};
+      return {buffer_.data.get(), size};
     }
   }
 
   /// Completes decoding once the bytes prepared are filled.
   void finish() {
     if constexpr (Serialized<T>) {
-      decode_serialized({buffer_.get(), size_}, out_);
-      buffer_.reset();
+      decode_serialized({buffer_.data.get(), size_}, out_);
+      ScratchBuffers::give(std::move(buffer_));
+      buffer_ = {};
     }
   }
+  ~Decoder() { ScratchBuffers::give(std::move(buffer_)); }
+  Decoder(const Decoder&) = delete;
+  Decoder& operator=(const Decoder&) = delete;
 
  private:
   T& out_;
-  std::unique_ptr<std::byte[]> buffer_;
+  ScratchBuffers::Bytes buffer_;
   std::size_t size_ = 0;
 };
 

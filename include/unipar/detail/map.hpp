@@ -6,8 +6,10 @@
 ///   main -> worker: MapAssignment{begin, count} then, unless the worker already holds the items
 ///                   (fork's snapshot), the items; count == 0 tells the worker to stop.
 /// Chunks follow guided self-scheduling (remaining / 2P, shrinking toward the end) with a floor
-/// derived from the measured cost per item, so that tiny items are grouped and slow items do not
-/// hold back a large static block. Main computes small chunks itself between serving workers.
+/// and a ceiling derived from the measured cost per item (at least ~50 us, at most ~5 ms of
+/// work), so that tiny items are grouped and slow items do not hold back a large block; the
+/// very first chunk is one item, to measure. Main computes small chunks itself between serving
+/// workers.
 #pragma once
 
 #include <algorithm>
@@ -71,6 +73,7 @@ class MapRunner {
  private:
   static constexpr double target_chunk_ns = 50'000;  // a worker's chunk: at least ~50 us of work
   static constexpr double own_chunk_ns = 100'000;    // main serves workers about every 100 us
+  static constexpr double max_chunk_ns = 5'000'000;  // a chunk: at most ~5 ms of work
 
   using Clock = std::chrono::steady_clock;
 
@@ -136,11 +139,16 @@ class MapRunner {
   std::size_t next_chunk() const {
     const std::size_t remaining = items_.size() - next_;
     if (remaining == 0) return 0;
-    std::size_t floor = 1;
-    if (measured_items_ > 0)
-      floor = static_cast<std::size_t>(target_chunk_ns / cost_per_item()) + 1;
+    // Nothing measured yet: one item, whose cost sizes the next chunks.
+    if (measured_items_ == 0) return 1;
+    const double per_item = cost_per_item();
+    const auto floor = static_cast<std::size_t>(target_chunk_ns / per_item) + 1;
+    // Guided: half of an equal share, shrinking toward the end; but never more than about
+    // max_chunk_ns of work at the cost measured so far, so that slow items hiding among fast
+    // ones cannot make one chunk outlast the others by much.
     const std::size_t guided = remaining / (2 * static_cast<std::size_t>(par_.nprocs()));
-    return std::min(remaining, std::max(guided, floor));
+    const auto cap = std::max(floor, static_cast<std::size_t>(max_chunk_ns / per_item));
+    return std::min(remaining, std::max(floor, std::min(guided, cap)));
   }
 
   void record_cost(std::size_t count, double nanoseconds) {
