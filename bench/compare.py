@@ -2,7 +2,11 @@
 """Runs every benchmark in one go and prints a markdown table: unipar's fork backend against its
 peers (raw Open MPI, memcpy, Python multiprocessing), with ratios and the goals.
 
-    python3 bench/compare.py --build build-bench [--rounds 3] [--json results.jsonl]
+    python3 bench/compare.py --build build-bench [--rounds 3] [--json results.jsonl] [--mpi]
+
+With --mpi it then also runs the MPI backend's benchmark (unipar_bench_mpi against raw MPI and
+Boost.MPI, once per size) and prints its table too: see bench/compare_mpi.py, which runs that part
+alone.
 
 Each program runs --rounds times; for every figure the best (minimum) over all rounds and all
 repetitions inside a round is kept, since on a shared machine noise only ever adds time.
@@ -238,6 +242,8 @@ def main():
     parser.add_argument("--build", default="build", help="the CMake build directory")
     parser.add_argument("--rounds", type=int, default=3, help="how often to run every program")
     parser.add_argument("--json", help="also write every raw result line to this file")
+    parser.add_argument("--mpi", action="store_true",
+                        help="also benchmark the MPI backend (bench/compare_mpi.py)")
     args = parser.parse_args()
     if not os.path.exists(os.path.join(args.build, "bench", "unipar_bench_fork")):
         sys.exit(f"{args.build}/bench/unipar_bench_fork not found: build with "
@@ -256,6 +262,20 @@ def main():
     print(f"Machine: {start_machine} at start; load average {os.getloadavg()[0]:.2f} at the end.")
     print(f"Best of {args.rounds} rounds; {time.time() - start:.0f} s in all.\n")
     print(table(results))
+
+    if args.mpi:
+        sys.dont_write_bytecode = True
+        import compare_mpi  # beside this file
+
+        mpi_start = time.time()
+        mpi_results = compare_mpi.Results()
+        if compare_mpi.collect(args.build, 1, mpi_results):
+            if args.json:
+                with open(args.json, "a") as out:
+                    for record in mpi_results.raw:
+                        out.write(json.dumps(record) + "\n")
+            print()
+            print(compare_mpi.report(mpi_results, 1, time.time() - mpi_start))
 
 
 if __name__ == "__main__":

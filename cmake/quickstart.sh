@@ -36,6 +36,7 @@ REQUIRED_PACKAGES=(
   libboost-dev libboost-serialization-dev    # Boost >= 1.74: headers (Interprocess), serialization
   libopenmpi-dev openmpi-bin                 # the MPI backend and the benchmarks
   libgtest-dev libbenchmark-dev libcli11-dev # tests, benchmarks, the demo's command line
+  libboost-mpi-dev                           # the Boost.MPI peer in bench/mpi_backend.cpp
   python3
 )
 OPTIONAL_PACKAGES=(clang-format)
