@@ -6,7 +6,7 @@
 ///   main -> worker: MapAssignment{begin, count} then, unless the worker already holds the items
 ///                   (fork's snapshot), the items; count == 0 tells the worker to stop.
 /// Chunks follow guided self-scheduling (remaining / 2P, shrinking toward the end) with a floor
-/// and a ceiling derived from the measured cost per item (at least ~50 us, at most ~5 ms of
+/// and a ceiling derived from the measured cost per item (at least ~50 us, at most ~20 ms of
 /// work), so that tiny items are grouped and slow items do not hold back a large block; the
 /// very first chunk is one item, to measure. Main computes small chunks itself between serving
 /// workers.
@@ -73,7 +73,7 @@ class MapRunner {
  private:
   static constexpr double target_chunk_ns = 50'000;  // a worker's chunk: at least ~50 us of work
   static constexpr double own_chunk_ns = 100'000;    // main serves workers about every 100 us
-  static constexpr double max_chunk_ns = 5'000'000;  // a chunk: at most ~5 ms of work
+  static constexpr double max_chunk_ns = 20'000'000;  // a chunk: at most ~20 ms of work
 
   using Clock = std::chrono::steady_clock;
 
