@@ -21,6 +21,8 @@ using Clock = std::chrono::steady_clock;
 /// Above every tag unipar uses for messages (user tags and collective_tag()).
 constexpr int finished_tag = 0x7FFFFFF0;
 constexpr int notice_tag = 1;
+/// Collective frames, on the collectives' communicator (their payloads use collective tags).
+constexpr int frame_tag = 0;
 
 std::size_t read_size_setting(const char* name, std::size_t fallback) {
   const char* text = std::getenv(name);
@@ -578,6 +580,7 @@ void Communicator::finish_run(std::uint64_t collectives) {
   finished_ = std::move(next_.finished);
   std::fill(sent_.begin(), sent_.end(), 0);
   reset_next_run();
+  ++run_;
 }
 
 void Communicator::reset_next_run() {
@@ -589,8 +592,28 @@ void Communicator::reset_next_run() {
 
 // ---- collectives ------------------------------------------------------------------------------
 
+void Communicator::post_frame(int dest, const Frame& frame, std::vector<MPI_Request>& requests) {
+  MPI_Request request = MPI_REQUEST_NULL;
+  check(MPI_Isend(const_cast<Frame*>(&frame), sizeof frame, MPI_BYTE, dest, frame_tag, coll_,
+                  &request),
+        "MPI_Isend");
+  requests.push_back(request);
+}
+
+void Communicator::receive_frame(int source, Frame& frame, const Waiting& what) {
+  std::vector<MPI_Request> requests(1);
+  check(MPI_Irecv(&frame, sizeof frame, MPI_BYTE, source, frame_tag, coll_, requests.data()),
+        "MPI_Irecv");
+  wait_requests(requests, what, true);
+}
+
 void Communicator::check_frame(const Frame& frame, int from, int tag,
                                detail::Fingerprint type) const {
+  if (frame.run != run_) {
+    throw UsageError("mpi: collectives called in a different order: rank " + std::to_string(rank_) +
+                     " received a frame of " + detail::describe_tag(frame.tag) + " from rank " +
+                     std::to_string(from) + " left over from an earlier run");
+  }
   if (frame.tag != tag) {
     throw UsageError("mpi: collectives called in a different order: rank " + std::to_string(rank_) +
                      " is in " + detail::describe_tag(tag) + " but rank " + std::to_string(from) +
@@ -606,14 +629,22 @@ void Communicator::broadcast(int root, int tag, detail::Fingerprint type,
                              detail::ConstBytes root_bytes, detail::ByteSink* sink) {
   const Waiting what{"broadcast", -1, 0, tag};
   if (rank_ == root) {
-    frame_ = {type, root_bytes.size(), tag, 0, {}};
+    frame_ = {type, root_bytes.size(), tag, run_, {}};
     if (root_bytes.size() <= Frame::inline_capacity && !root_bytes.empty()) {
       std::memcpy(frame_.inline_bytes, root_bytes.data(), root_bytes.size());
     }
   }
-  std::vector<MPI_Request> requests(1);
-  check(MPI_Ibcast(&frame_, sizeof frame_, MPI_BYTE, root, coll_, requests.data()), "MPI_Ibcast");
-  wait_requests(requests, what, false);
+  // The frame travels down a binomial tree of point-to-point messages (relative to root): one
+  // message between two ranks, log2(n) steps for n.
+  const int relative = (rank_ - root + size_) % size_;
+  int mask = 1;
+  while (mask < size_ && (relative & mask) == 0) mask <<= 1;
+  if (rank_ != root) receive_frame((relative - mask + root) % size_, frame_, what);
+  std::vector<MPI_Request> requests;
+  for (mask >>= 1; mask > 0; mask >>= 1) {
+    if (relative + mask < size_) post_frame((relative + mask + root) % size_, frame_, requests);
+  }
+  if (!requests.empty()) wait_requests(requests, what, false);
   detail::MutableBytes target;
   if (rank_ != root) {
     check_frame(frame_, root, tag, type);
@@ -650,17 +681,21 @@ void Communicator::scatter(int root, int tag, detail::Fingerprint type,
     for (int r = 0; r < size_; ++r) {
       const detail::ConstBytes part = source->part(r);
       Frame& frame = frames_[static_cast<std::size_t>(r)];
-      frame = {type, part.size(), tag, 0, {}};
+      frame = {type, part.size(), tag, run_, {}};
       if (part.size() <= Frame::inline_capacity && !part.empty()) {
         std::memcpy(frame.inline_bytes, part.data(), part.size());
       }
     }
   }
-  std::vector<MPI_Request> requests(1);
-  check(MPI_Iscatter(frames_.data(), sizeof(Frame), MPI_BYTE, &frame_, sizeof frame_, MPI_BYTE,
-                     root, coll_, requests.data()),
-        "MPI_Iscatter");
-  wait_requests(requests, what, false);
+  std::vector<MPI_Request> requests;
+  if (rank_ == root) {
+    for (int r = 0; r < size_; ++r) {
+      if (r != root) post_frame(r, frames_[static_cast<std::size_t>(r)], requests);
+    }
+    wait_requests(requests, what, false);
+  } else {
+    receive_frame(root, frame_, what);
+  }
   if (rank_ != root) {
     check_frame(frame_, root, tag, type);
     const detail::MutableBytes target = sink.prepare(frame_.size);
@@ -690,22 +725,30 @@ void Communicator::scatter(int root, int tag, detail::Fingerprint type,
 void Communicator::gather(int root, int tag, detail::Fingerprint type, detail::ConstBytes mine,
                           detail::GatherSink* sink) {
   const Waiting what{"gather", -1, 0, tag};
-  frame_ = {type, mine.size(), tag, 0, {}};
+  frame_ = {type, mine.size(), tag, run_, {}};
   if (mine.size() <= Frame::inline_capacity && !mine.empty()) {
     std::memcpy(frame_.inline_bytes, mine.data(), mine.size());
   }
-  std::vector<MPI_Request> requests(1);
-  check(MPI_Igather(&frame_, sizeof frame_, MPI_BYTE, frames_.data(), sizeof(Frame), MPI_BYTE, root,
-                    coll_, requests.data()),
-        "MPI_Igather");
-  wait_requests(requests, what, false);
+  std::vector<MPI_Request> requests;
   if (rank_ != root) {
+    post_frame(root, frame_, requests);
+    wait_requests(requests, what, false);
     if (mine.size() <= Frame::inline_capacity) return;
     requests.clear();
     post_piece_sends(root, tag, coll_, mine.data(), mine.size(), requests);
     wait_requests(requests, what, false);
     return;
   }
+  frames_[static_cast<std::size_t>(root)] = frame_;
+  for (int r = 0; r < size_; ++r) {
+    if (r == root) continue;
+    MPI_Request request = MPI_REQUEST_NULL;
+    check(MPI_Irecv(&frames_[static_cast<std::size_t>(r)], sizeof(Frame), MPI_BYTE, r, frame_tag,
+                    coll_, &request),
+          "MPI_Irecv");
+    requests.push_back(request);
+  }
+  wait_requests(requests, what, true);
   for (int r = 0; r < size_; ++r) {
     if (r != root) check_frame(frames_[static_cast<std::size_t>(r)], r, tag, type);
   }
