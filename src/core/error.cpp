@@ -122,5 +122,10 @@ std::string describe_tag(int tag) {
   return std::string(name) + " #" + std::to_string(tag & 0xFFFFFF);
 }
 
+void throw_receive_type_mismatch(int source, int tag) {
+  throw TypeMismatch("receive: the " + describe_tag(tag) + " from process " +
+                     std::to_string(source) + " holds another type than the one asked for");
+}
+
 }  // namespace detail
 }  // namespace unipar

@@ -543,22 +543,13 @@ void Group::throw_order_mismatch(int source, int expected_tag, int got_tag) {
                    detail::describe_tag(got_tag));
 }
 
-namespace {
-
-[[noreturn]] void throw_type_mismatch(int source, int tag) {
-  throw TypeMismatch("receive: the " + detail::describe_tag(tag) + " from process " +
-                     std::to_string(source) + " holds another type than the one asked for");
-}
-
-}  // namespace
-
 void Group::receive(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink) {
   enter(tag);
   complete_partial(source);
   auto& queue = pending_[static_cast<std::size_t>(source)];
   for (auto it = queue.begin(); it != queue.end(); ++it) {
     if (it->tag == tag) {
-      if (it->type != type) throw_type_mismatch(source, tag);
+      if (it->type != type) detail::throw_receive_type_mismatch(source, tag);
       const auto target = sink.prepare(it->bytes.size());
       if (!it->bytes.empty()) std::memcpy(target.data(), it->bytes.data(), it->bytes.size());
       queue.erase(it);
@@ -583,7 +574,7 @@ void Group::receive(int source, int tag, detail::Fingerprint type, detail::ByteS
       return;
     }
     stash(source, header);
-    if (header.tag == tag) throw_type_mismatch(source, tag);
+    if (header.tag == tag) detail::throw_receive_type_mismatch(source, tag);
     if (detail::is_collective_tag(tag) && detail::is_collective_tag(header.tag)) {
       throw_order_mismatch(source, tag, header.tag);
     }

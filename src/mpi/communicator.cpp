@@ -198,7 +198,7 @@ void Communicator::cancel_receives(std::vector<MPI_Request>& requests) {
 
 void Communicator::service(const Waiting& what) {
   poll_notices();
-  for (int i = 0; i < 64 && drain_one(); ++i) {
+  for (int i = 0; what.drain && i < 64 && drain_one(); ++i) {
   }
   check_hopeless(what);
 }
@@ -228,7 +228,6 @@ void Communicator::poll_notices() {
   std::string host = get_text(notice, at);
   std::string type_name = get_text(notice, at);
   std::string message = get_text(notice, at);
-  notified_ = true;  // the failing rank told everybody; nobody needs to relay it
   failure_.emplace(
       rank, static_cast<pid_t>(pid), std::move(host), std::move(type_name), std::move(message),
       item >= 0 ? std::optional<std::size_t>(static_cast<std::size_t>(item)) : std::nullopt);
@@ -240,8 +239,7 @@ void Communicator::throw_failure() const {
 }
 
 void Communicator::notify_failure(int rank, const detail::ExceptionInfo& info) {
-  if (notified_) return;
-  notified_ = true;
+  if (failure_) return;  // this rank knows of a failure: it was told, or told everybody
   const std::int32_t failing = rank;
   const std::int64_t pid = getpid();
   const std::int64_t item = info.item ? static_cast<std::int64_t>(*info.item) : -1;
@@ -261,10 +259,8 @@ void Communicator::notify_failure(int rank, const detail::ExceptionInfo& info) {
       pending_sends_.push_back(request);
     }
   }
-  if (!failure_) {
-    failure_.emplace(rank, static_cast<pid_t>(pid), detail::host_name(), info.type_name,
-                     info.message, info.item);
-  }
+  failure_.emplace(rank, static_cast<pid_t>(pid), detail::host_name(), info.type_name, info.message,
+                   info.item);
 }
 
 void Communicator::check_hopeless(const Waiting& what) const {
@@ -373,8 +369,7 @@ void Communicator::receive_matched(MPI_Message& message, const MPI_Status& statu
     if (header.type != type) {
       stash_[{source, tag}].push_front(
           {header.type, std::vector<std::byte>(in.begin() + sizeof header, in.end())});
-      throw TypeMismatch("receive: the " + detail::describe_tag(tag) + " from process " +
-                         std::to_string(source) + " holds another type than the one asked for");
+      detail::throw_receive_type_mismatch(source, tag);
     }
     const detail::MutableBytes target = sink.prepare(size);
     std::memcpy(target.data(), in.data() + sizeof header, size);
@@ -396,8 +391,7 @@ void Communicator::receive_matched(MPI_Message& message, const MPI_Status& statu
     wait_requests(requests, {"receive"}, true);
     if (header.type != type) {
       stash_[{source, tag}].push_front(std::move(entry));
-      throw TypeMismatch("receive: the " + detail::describe_tag(tag) + " from process " +
-                         std::to_string(source) + " holds another type than the one asked for");
+      detail::throw_receive_type_mismatch(source, tag);
     }
     sink.prepare(0);
     return;
@@ -453,20 +447,7 @@ void Communicator::stash_matched(MPI_Message& message, const MPI_Status& status,
     post_piece_receives(source, tag, data_, entry.payload.data(), header.size, requests);
     counted += pieces(header.size);
     // No draining here: these pieces are the next messages from `source` with this tag.
-    for (;;) {
-      int done = 0;
-      check(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done,
-                        MPI_STATUSES_IGNORE),
-            "MPI_Testall");
-      if (done != 0) break;
-      try {
-        poll_notices();
-      } catch (...) {
-        cancel_receives(requests);
-        throw;
-      }
-      if (oversubscribed_) sched_yield();
-    }
+    wait_requests(requests, {"receive", -1, 0, 0, false}, true);
   }
   auto& queue = (ahead ? next_.stash : stash_)[{source, tag}];
   if (front) {
@@ -492,8 +473,7 @@ void Communicator::receive(int source, int tag, detail::Fingerprint type, detail
     if (auto* queue = stashed(source, tag)) {
       Stashed& entry = queue->front();
       if (entry.type != type) {
-        throw TypeMismatch("receive: the " + detail::describe_tag(tag) + " from process " +
-                           std::to_string(source) + " holds another type than the one asked for");
+        detail::throw_receive_type_mismatch(source, tag);
       }
       const Stashed taken = std::move(entry);
       queue->pop_front();

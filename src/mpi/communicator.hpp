@@ -118,6 +118,7 @@ class Communicator {
     int source = -1;     // a message from this rank (-1: any)
     int tag = 0;         // ... with this tag
     int collective = 0;  // or a collective with this tag (0: none)
+    bool drain = true;   // take in unexpected messages meanwhile (not while receiving pieces)
   };
 
   template <class Ready>
@@ -185,7 +186,6 @@ class Communicator {
   std::string notice_out_;
   std::vector<MPI_Request> pending_sends_;  // notices and Finished records
   std::optional<WorkerError> failure_;
-  bool notified_ = false;
   std::uint32_t run_ = 0;  // runs finished on this communicator
 };
 

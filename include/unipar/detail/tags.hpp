@@ -33,4 +33,8 @@ constexpr bool is_collective_tag(int tag) {
 /// "broadcast #12", for error messages.
 std::string describe_tag(int tag);
 
+/// Throws TypeMismatch for a receive of the message from `source` with `tag` whose type is
+/// another than the one asked for.
+[[noreturn]] void throw_receive_type_mismatch(int source, int tag);
+
 }  // namespace unipar::detail
