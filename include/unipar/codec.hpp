@@ -6,7 +6,10 @@
 /// - Contiguous ranges of plain data (`std::vector<double>`, `std::string`) travel as the bytes
 ///   of their elements, read from and written into the container's own storage.
 /// - Every other class type goes through Boost.Serialization (std containers, user classes with
-///   a `serialize` member or free function).
+///   a `serialize` member or free function). That path lives in <unipar/serialization.hpp>
+///   (included by <unipar/unipar.hpp>), so that programs moving only plain and contiguous values
+///   do not compile Boost.Serialization; using a serialized type without it is a compile-time
+///   error that names the header.
 /// - Pointers, references, unions, C arrays and `void` are rejected at compile time.
 ///
 /// Every message carries a fingerprint of its type so that receiving the wrong type throws
@@ -21,33 +24,25 @@
 #include <memory>
 #include <optional>
 #include <set>
-#include <streambuf>
+#include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
 
-#include <boost/archive/binary_iarchive.hpp>
-#include <boost/archive/binary_oarchive.hpp>
-#include <boost/serialization/array.hpp>
-#include <boost/serialization/deque.hpp>
-#include <boost/serialization/list.hpp>
-#include <boost/serialization/map.hpp>
-#include <boost/serialization/set.hpp>
-#include <boost/serialization/string.hpp>
-#include <boost/serialization/unordered_map.hpp>
-#include <boost/serialization/unordered_set.hpp>
-#include <boost/serialization/utility.hpp>
-#include <boost/serialization/vector.hpp>
-
 #include "unipar/detail/bytes.hpp"
-#include "unipar/detail/std_serialization.hpp"
+#include "unipar/detail/type_names.hpp"
 #include "unipar/error.hpp"
+
+namespace boost::archive {
+class binary_oarchive;  // complete only where <unipar/serialization.hpp> is included
+}  // namespace boost::archive
 
 namespace unipar {
 
@@ -201,6 +196,16 @@ struct is_codable : std::bool_constant<codable<T>()> {};
 template <class T>
 concept Serialized = is_codable<T>::value && !Plain<T> && !Contiguous<T>;
 
+/// How a Serialized T becomes bytes and back: <unipar/serialization.hpp> specializes it for
+/// every Serialized type, with `available = true` and
+/// `static void encode(const T&, std::string& out)` (appends the archive to `out`) and
+/// `static void decode(ConstBytes, T&)` (throws TypeMismatch on bytes that are not one T).
+/// Looked up when Encoded<T> or Decoder<T> is instantiated, so the header must come first.
+template <class T>
+struct SerializedCodec {
+  static constexpr bool available = false;
+};
+
 }  // namespace detail
 
 /// A type unipar can move between processes (see codec.hpp).
@@ -221,28 +226,12 @@ constexpr void check_transferable() {
                 "class a member `template <class Archive> void serialize(Archive&, unsigned)` "
                 "(Boost.Serialization), or, when its serialize is a free function in namespace "
                 "boost::serialization, specialize unipar::is_serializable<T> as std::true_type.");
+  static_assert(!Serialized<T> || SerializedCodec<T>::available,
+                "unipar: this type travels through Boost.Serialization; #include "
+                "<unipar/serialization.hpp> (or <unipar/unipar.hpp>) before using it");
 }
 
-// ---- stream buffers for Boost archives ----------------------------------------------------------
-
-/// Appends everything written to a std::string.
-class StringOutBuffer final : public std::streambuf {
- public:
-  explicit StringOutBuffer(std::string& out) : out_(out) {}
-
- protected:
-  int_type overflow(int_type c) override {
-    if (!traits_type::eq_int_type(c, traits_type::eof())) out_.push_back(static_cast<char>(c));
-    return traits_type::not_eof(c);
-  }
-  std::streamsize xsputn(const char* data, std::streamsize count) override {
-    out_.append(data, static_cast<std::size_t>(count));
-    return count;
-  }
-
- private:
-  std::string& out_;
-};
+// ---- buffers ----------------------------------------------------------------------------------
 
 /// Serialization buffers kept for the next message of this thread. A fresh buffer of tens of
 /// MiB costs more in first-touch page faults than copying the bytes into it (about 1.5 GB/s
@@ -301,19 +290,6 @@ class ScratchBuffers {
   }
 };
 
-/// Reads from a span of bytes that must stay alive while it is read.
-class SpanInBuffer final : public std::streambuf {
- public:
-  explicit SpanInBuffer(ConstBytes bytes) {
-    // std::streambuf wants char*; nothing is ever written through it.
-    char* begin = const_cast<char*>(reinterpret_cast<const char*>(bytes.data()));
-    setg(begin, begin, begin + bytes.size());
-  }
-  std::size_t remaining() const { return static_cast<std::size_t>(egptr() - gptr()); }
-};
-
-inline constexpr unsigned archive_flags = boost::archive::no_header | boost::archive::no_codecvt;
-
 [[noreturn]] void throw_bad_size(const char* type, std::size_t expected, std::size_t got);
 [[noreturn]] void throw_corrupt(const char* type, const char* reason);
 
@@ -326,17 +302,14 @@ class Encoded {
  public:
   explicit Encoded(const T& value) {
     check_transferable<T>();
+    static_cast<void>(&type_name_registered<T, fingerprint_v<T>>);  // no code: see type_names.hpp
     if constexpr (Plain<T>) {
       bytes_ = std::as_bytes(std::span<const T, 1>(&value, 1));
     } else if constexpr (Contiguous<T>) {
       bytes_ = std::as_bytes(std::span(value.data(), value.size()));
-    } else {
+    } else if constexpr (SerializedCodec<T>::available) {
       storage_ = ScratchBuffers::take_string();
-      StringOutBuffer buffer(storage_);
-      {
-        boost::archive::binary_oarchive archive(buffer, archive_flags);
-        archive << value;
-      }
+      SerializedCodec<T>::encode(value, storage_);
       bytes_ = std::as_bytes(std::span(storage_.data(), storage_.size()));
     }
   }
@@ -355,26 +328,15 @@ class Encoded {
 
 // ---- decoding ---------------------------------------------------------------------------------
 
-/// Decodes a Boost archive of T from `bytes` into `out`; throws TypeMismatch when the bytes are
-/// truncated, corrupt, or longer than one T.
-template <class T>
-void decode_serialized(ConstBytes bytes, T& out) {
-  SpanInBuffer buffer(bytes);
-  try {
-    boost::archive::binary_iarchive archive(buffer, archive_flags);
-    archive >> out;
-  } catch (const std::exception& e) {
-    throw_corrupt(typeid(T).name(), e.what());
-  }
-  if (buffer.remaining() != 0) throw_corrupt(typeid(T).name(), "trailing bytes after the value");
-}
-
 /// Receives one message into `out`. Plain and contiguous values are written straight into
 /// `out`'s storage (a vector keeps its capacity); serialized values are decoded by `finish()`.
 template <class T>
 class Decoder final : public ByteSink {
  public:
-  explicit Decoder(T& out) : out_(out) { check_transferable<T>(); }
+  explicit Decoder(T& out) : out_(out) {
+    check_transferable<T>();
+    static_cast<void>(&type_name_registered<T, fingerprint_v<T>>);  // no code: see type_names.hpp
+  }
 
   MutableBytes prepare(std::size_t size) override {
     if constexpr (Plain<T>) {
@@ -397,8 +359,8 @@ class Decoder final : public ByteSink {
 
   /// Completes decoding once the bytes prepared are filled.
   void finish() {
-    if constexpr (Serialized<T>) {
-      decode_serialized({buffer_.data.get(), size_}, out_);
+    if constexpr (Serialized<T> && SerializedCodec<T>::available) {
+      SerializedCodec<T>::decode({buffer_.data.get(), size_}, out_);
       ScratchBuffers::give(std::move(buffer_));
       buffer_ = {};
     }

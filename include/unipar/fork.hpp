@@ -34,6 +34,9 @@ class ForkParallelizer final : public Parallelizer {
   ~ForkParallelizer() override;
 
   std::string_view name() const override { return "fork"; }
+  Capabilities capabilities() const override {
+    return {.workers_hold_snapshot = true, .shares_memory = true};
+  }
 
  protected:
   void execute(const std::function<void(Parallelizer&)>& body) override;
@@ -41,10 +44,9 @@ class ForkParallelizer final : public Parallelizer {
   void receive_bytes(int source, int tag, detail::Fingerprint type,
                      detail::ByteSink& sink) override;
   bool probe_bytes(int source, int tag) override;
-  int wait_any(int tag) override;
+  int wait_for_any(int tag) override;
   void scatter_bytes(int root, detail::Fingerprint type, detail::ScatterSource* source,
                      detail::ByteSink& sink) override;
-  bool workers_share_snapshot() const override { return true; }
 
  private:
   fork_detail::Group& group(const char* operation);

@@ -67,7 +67,7 @@ class MpiParallelizer final : public Parallelizer {
   void receive_bytes(int source, int tag, detail::Fingerprint type,
                      detail::ByteSink& sink) override;
   bool probe_bytes(int source, int tag) override;
-  int wait_any(int tag) override;
+  int wait_for_any(int tag) override;
   void broadcast_bytes(int root, detail::Fingerprint type, detail::ConstBytes root_bytes,
                        detail::ByteSink* sink) override;
   void scatter_bytes(int root, detail::Fingerprint type, detail::ScatterSource* source,

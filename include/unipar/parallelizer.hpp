@@ -35,7 +35,18 @@ concept MapFunction =
     std::invocable<const F&, const T&> && Transferable<std::invoke_result_t<const F&, const T&>> &&
     std::is_default_constructible_v<std::invoke_result_t<const F&, const T&>>;
 
+/// What a backend offers beyond the common contract, for the layers built on the byte operations
+/// (the task farm, shared objects).
+struct Capabilities {
+  /// Outside `run`, workers start with a copy-on-write snapshot of main's memory (fork), so
+  /// data main holds need not be sent to them.
+  bool workers_hold_snapshot = false;
+  /// The processes can map the same memory (fork; the MPI ranks of one node).
+  bool shares_memory = false;
+};
+
 namespace detail {
+class MessageStash;
 template <class F, class T>
 class MapRunner;
 /// Block `index` of `count` items split over `parts`: sizes differ by at most one, larger first.
@@ -79,6 +90,8 @@ class Parallelizer {
   virtual std::string_view name() const = 0;
   /// @return whether this process is inside `run`.
   bool in_run() const noexcept { return in_run_; }
+  /// @return what this backend offers beyond the common contract.
+  virtual Capabilities capabilities() const { return {}; }
 
   /// @brief Calls `f(*this, args...)` on every process (SPMD).
   /// @return on main, main's result; on other MPI ranks, their own result (fork workers never
@@ -104,8 +117,7 @@ class Parallelizer {
   /// Small messages return at once; a large one may wait until the receiver takes it.
   template <class T>
   void send(const T& value, int dest, int tag = 0) {
-    check_rank(dest, "send");
-    check_tag(tag, "send");
+    check_message(dest, tag, "send");
     detail::Encoded<T> encoded(value);
     post(dest, tag, detail::fingerprint_v<T>, encoded.bytes());
   }
@@ -114,6 +126,9 @@ class Parallelizer {
   /// @throws TypeMismatch when the message was sent as another type.
   template <class T>
   T receive(int source, int tag = 0) {
+    static_assert(std::is_default_constructible_v<T>,
+                  "unipar: receive<T> creates the T it receives into, and this T has no default "
+                  "constructor; use receive_into(value, source, tag) with an existing object");
     T value{};
     receive_into(value, source, tag);
     return value;
@@ -122,8 +137,7 @@ class Parallelizer {
   /// @brief As `receive`, into an existing object (a vector reuses its capacity).
   template <class T>
   void receive_into(T& value, int source, int tag = 0) {
-    check_rank(source, "receive");
-    check_tag(tag, "receive");
+    check_message(source, tag, "receive");
     detail::Decoder<T> decoder(value);
     fetch(source, tag, detail::fingerprint_v<T>, decoder);
     decoder.finish();
@@ -147,7 +161,7 @@ class Parallelizer {
   /// @note Every process must call it, in the same order as the other collectives.
   template <class T>
   void broadcast_inplace(T& value, int root = 0) {
-    check_rank(root, "broadcast");
+    const Collective collective(*this, detail::Op::broadcast, root);
     if (id_ == root) {
       detail::Encoded<T> encoded(value);
       broadcast_bytes(root, detail::fingerprint_v<T>, encoded.bytes(), nullptr);
@@ -168,7 +182,10 @@ class Parallelizer {
       const auto mine = scatter(as_bytes_of_bools(data), root);
       return {mine.begin(), mine.end()};
     } else {
-      check_rank(root, "scatter");
+      static_assert(std::is_default_constructible_v<T>,
+                    "unipar: scatter<T> creates the T elements of each block, and this T has no "
+                    "default constructor; scatter indices or plain records instead");
+      const Collective collective(*this, detail::Op::scatter, root);
       using Block = std::vector<T>;
       std::vector<T> mine;
       detail::Decoder<Block> decoder(mine);
@@ -191,7 +208,10 @@ class Parallelizer {
       const auto all = gather<std::uint8_t>(value, root);
       return {all.begin(), all.end()};
     } else {
-      check_rank(root, "gather");
+      static_assert(std::is_default_constructible_v<T>,
+                    "unipar: gather<T> (and reduce<T>) creates one T per process on root, and "
+                    "this T has no default constructor; gather a default-constructible type");
+      const Collective collective(*this, detail::Op::gather, root);
       detail::Encoded<T> encoded(value);
       std::vector<T> all;
       if (id_ != root) {
@@ -211,7 +231,7 @@ class Parallelizer {
   /// @note Every process must call it, in the same order as the other collectives.
   template <class T>
   std::vector<T> gather_blocks(const std::vector<T>& block, int root = 0) {
-    check_rank(root, "gather_blocks");
+    const Collective collective(*this, detail::Op::gather_blocks, root);
     if constexpr (std::is_same_v<T, bool>) {
       const auto all = gather_blocks(as_bytes_of_bools(block), root);
       return {all.begin(), all.end()};
@@ -244,6 +264,7 @@ class Parallelizer {
   /// @note Every process must call it, in the same order as the other collectives.
   template <class T, class Op>
   requires std::invocable<Op&, T, const T&> T reduce(const T& value, Op op, int root = 0) {
+    const Collective collective(*this, detail::Op::reduce, root);
     auto all = gather(value, root);
     if (id_ != root) return value;
     T result = std::move(all.front());
@@ -256,6 +277,7 @@ class Parallelizer {
   /// @note Every process must call it, in the same order as the other collectives.
   template <class T, class Op>
   requires std::invocable<Op&, T, const T&> T allreduce(const T& value, Op op) {
+    const Collective collective(*this, detail::Op::allreduce, 0);
     return broadcast(reduce(value, op, 0), 0);
   }
 
@@ -286,19 +308,18 @@ class Parallelizer {
   }
 
  protected:
-  Parallelizer(int id, int nprocs) : id_(id), nprocs_(nprocs) {}
+  Parallelizer(int id, int nprocs);
 
   /// Sets this process's place in the group (a fork worker learns its id after the fork).
   void set_process(int id, int nprocs) {
     id_ = id;
     nprocs_ = nprocs;
   }
-  /// Starts the collective sequence anew (all processes do so at the start of a run).
-  void reset_sequence() { sequence_ = 0; }
-  /// How many collectives (map included) this process has begun in the current run.
-  std::uint64_t collective_count() const noexcept { return sequence_; }
-  /// The tag of the next collective of kind `op` (every process counts its collectives).
-  int next_collective_tag(detail::Op op) { return detail::collective_tag(op, ++sequence_); }
+  /// The collectives (map included) this process has begun in the current run.
+  const detail::CollectiveLog& collective_log() const noexcept { return log_; }
+  /// The tag of the next step of the collective this process is in (each public collective
+  /// opens one; its steps exchange messages under distinct tags).
+  int next_collective_tag();
 
   // ---- what a backend implements (bytes only) ---------------------------------------------------
 
@@ -315,7 +336,7 @@ class Parallelizer {
   virtual bool probe_bytes(int source, int tag) = 0;
   /// Blocks until a message with `tag` from some other process can be received; returns that
   /// process (the lowest id when several can).
-  virtual int wait_any(int tag) = 0;
+  virtual int wait_for_any(int tag) = 0;
 
   /// Root's `root_bytes` into `sink` on every other process (`sink` is null on root).
   /// The default sends along a binomial tree of point-to-point messages.
@@ -331,8 +352,6 @@ class Parallelizer {
   virtual void barrier_bytes();
   /// Writes one whole line to standard output.
   virtual void write_line(std::string_view line);
-  /// Whether, outside `run`, `map`'s workers already hold main's items (fork's snapshot).
-  virtual bool workers_share_snapshot() const { return false; }
 
  private:
   template <class F, class T>
@@ -345,6 +364,19 @@ class Parallelizer {
     ~RunScope();
     RunScope(const RunScope&) = delete;
     RunScope& operator=(const RunScope&) = delete;
+
+   private:
+    Parallelizer& par_;
+  };
+
+  /// One public collective call: checks that it is made inside `run` with a valid root, and
+  /// numbers it. A collective built from others (allreduce = reduce + broadcast) is one call.
+  class Collective {
+   public:
+    Collective(Parallelizer& par, detail::Op op, int root);
+    ~Collective() { --par_.collective_depth_; }
+    Collective(const Collective&) = delete;
+    Collective& operator=(const Collective&) = delete;
 
    private:
     Parallelizer& par_;
@@ -415,23 +447,23 @@ class Parallelizer {
   }
 
   void check_rank(int rank, const char* operation) const;
-  static void check_tag(int tag, const char* operation);
+  /// Messages and collectives need every process inside run().
+  void check_in_run(const char* operation) const;
+  /// A send or receive: inside run, a valid peer and a user tag.
+  void check_message(int peer, int tag, const char* operation) const;
   /// send_bytes, or into this process's own queue when `dest` is this process.
   void post(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes);
   /// receive_bytes, or from this process's own queue when `source` is this process.
   void fetch(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink);
 
-  struct SelfMessage {
-    int tag;
-    detail::Fingerprint type;
-    std::vector<std::byte> bytes;
-  };
-
   int id_;
   int nprocs_;
   bool in_run_ = false;
-  std::uint64_t sequence_ = 0;
-  std::deque<SelfMessage> self_messages_;
+  detail::CollectiveLog log_;        // the collectives of the current run
+  detail::Op op_ = detail::Op::map;  // the collective this process is in (or was last in)
+  int step_ = 0;                     // its next step
+  int collective_depth_ = 0;         // > 0 inside a public collective
+  std::unique_ptr<detail::MessageStash> self_messages_;  // sent by this process to itself
 };
 
 }  // namespace unipar

@@ -25,7 +25,7 @@ class SerialParallelizer final : public Parallelizer {
   void receive_bytes(int source, int tag, detail::Fingerprint type,
                      detail::ByteSink& sink) override;
   bool probe_bytes(int source, int tag) override;
-  int wait_any(int tag) override;
+  int wait_for_any(int tag) override;
 };
 
 }  // namespace unipar

@@ -8,3 +8,4 @@
 #include "unipar/fork.hpp"
 #include "unipar/parallelizer.hpp"
 #include "unipar/serial.hpp"
+#include "unipar/serialization.hpp"

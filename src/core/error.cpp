@@ -13,7 +13,6 @@
 #include "core/exception_info.hpp"
 #include "unipar/codec.hpp"
 #include "unipar/detail/map.hpp"
-#include "unipar/detail/tags.hpp"
 
 namespace unipar {
 namespace {
@@ -112,19 +111,6 @@ ExceptionInfo describe_exception(std::exception_ptr error) {
 void throw_item_failure_on_main(std::size_t item, std::exception_ptr cause) {
   auto info = describe_exception(std::move(cause));
   throw WorkerError(0, getpid(), host_name(), info.type_name, info.message, item);
-}
-
-std::string describe_tag(int tag) {
-  if (!is_collective_tag(tag)) return "message with tag " + std::to_string(tag);
-  static constexpr const char* names[] = {"?", "broadcast", "scatter", "gather", "barrier", "map"};
-  const int op = (tag >> 24) & 0x3F;
-  const char* name = op >= 1 && op <= 5 ? names[op] : "unknown collective";
-  return std::string(name) + " #" + std::to_string(tag & 0xFFFFFF);
-}
-
-void throw_receive_type_mismatch(int source, int tag) {
-  throw TypeMismatch("receive: the " + describe_tag(tag) + " from process " +
-                     std::to_string(source) + " holds another type than the one asked for");
 }
 
 }  // namespace detail

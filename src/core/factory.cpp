@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/backend_registry.hpp"
+#include "core/settings.hpp"
 #include "unipar/fork.hpp"
 #include "unipar/serial.hpp"
 
@@ -65,9 +66,27 @@ int launcher_ranks() {
 
 }  // namespace detail
 
+/// A fork spec in a program an MPI launcher started with several ranks: every rank would fork
+/// workers of its own and compute everything once per rank.
+void check_fork_outside_launcher(std::string_view spec) {
+  const int ranks = detail::launcher_ranks();
+  if (ranks <= 1 || detail::fork_under_launcher_setting()) return;
+  throw UsageError(
+      "'" + std::string(spec) + "': this program was started by an MPI launcher with " +
+      std::to_string(ranks) +
+      " ranks, so every rank would fork workers of its own and compute everything " +
+      std::to_string(ranks) +
+      " times; use \"mpi\" or \"auto\" under the launcher, or run the program "
+      "without it. If each rank is meant to fork, set UNIPAR_FORK_UNDER_LAUNCHER=allow "
+      "(or construct unipar::ForkParallelizer directly)");
+}
+
 std::unique_ptr<Parallelizer> make_parallelizer(std::string_view spec) {
   if (spec == "serial") return std::make_unique<SerialParallelizer>();
-  if (spec == "fork") return std::make_unique<ForkParallelizer>();
+  if (spec == "fork") {
+    check_fork_outside_launcher(spec);
+    return std::make_unique<ForkParallelizer>();
+  }
   if (spec.starts_with("fork:")) {
     const std::string_view count = spec.substr(5);
     int nprocs = 0;
@@ -75,6 +94,7 @@ std::unique_ptr<Parallelizer> make_parallelizer(std::string_view spec) {
     if (error != std::errc{} || end != count.data() + count.size() || nprocs < 1) {
       bad_spec(spec, "the process count must be a whole number >= 1");
     }
+    check_fork_outside_launcher(spec);
     return std::make_unique<ForkParallelizer>(nprocs);
   }
   if (spec == "mpi") return make_mpi(spec);
@@ -95,8 +115,7 @@ std::unique_ptr<Parallelizer> make_parallelizer(std::string_view spec) {
 
 Parallelizer& default_parallelizer() {
   static const std::unique_ptr<Parallelizer> instance = [] {
-    const char* spec = std::getenv("UNIPAR_BACKEND");
-    return make_parallelizer(spec != nullptr && *spec != '\0' ? spec : "auto");
+    return make_parallelizer(detail::backend_setting());
   }();
   return *instance;
 }

@@ -1,5 +1,8 @@
 #include "unipar/parallelizer.hpp"
 
+#include "core/checks.hpp"
+#include "core/stash.hpp"
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -61,6 +64,9 @@ Block block_of(std::size_t count, int parts, int index) {
 
 }  // namespace detail
 
+Parallelizer::Parallelizer(int id, int nprocs)
+    : id_(id), nprocs_(nprocs), self_messages_(std::make_unique<detail::MessageStash>(1)) {}
+
 Parallelizer::~Parallelizer() = default;
 
 Parallelizer::RunScope::RunScope(Parallelizer& par) : par_(par) {
@@ -70,8 +76,27 @@ Parallelizer::RunScope::RunScope(Parallelizer& par) : par_(par) {
                      "runs on every process");
   }
   par_.in_run_ = true;
-  par_.sequence_ = 0;
-  par_.self_messages_.clear();
+  par_.log_ = {};
+  par_.collective_depth_ = 0;
+  par_.self_messages_->clear();
+}
+
+Parallelizer::Collective::Collective(Parallelizer& par, detail::Op op, int root) : par_(par) {
+  if (par.collective_depth_ == 0) {
+    par.check_in_run(detail::op_name(op));
+    par.check_rank(root, detail::op_name(op));
+    par.log_.record(op);
+    par.op_ = op;
+    par.step_ = 0;
+  }
+  ++par.collective_depth_;
+}
+
+int Parallelizer::next_collective_tag() {
+  if (collective_depth_ == 0 || step_ >= detail::max_collective_steps) {
+    throw std::logic_error("unipar: a collective step outside a collective, or too many steps");
+  }
+  return detail::collective_tag(op_, step_++, log_.count);
 }
 
 Parallelizer::RunScope::~RunScope() {
@@ -86,7 +111,18 @@ void Parallelizer::check_rank(int rank, const char* operation) const {
   }
 }
 
-void Parallelizer::check_tag(int tag, const char* operation) {
+void Parallelizer::check_in_run(const char* operation) const {
+  if (!in_run_) {
+    throw UsageError(std::string(operation) + ": called outside run() on the " +
+                     std::string(name()) +
+                     " backend; messages and collectives need every process inside run(): call "
+                     "them from the function run() calls (map alone also works outside run)");
+  }
+}
+
+void Parallelizer::check_message(int peer, int tag, const char* operation) const {
+  check_in_run(operation);
+  check_rank(peer, operation);
   if (tag < 0 || tag > detail::max_user_tag) {
     throw UsageError(std::string(operation) + ": invalid tag " + std::to_string(tag) +
                      "; tags are 0.." + std::to_string(detail::max_user_tag));
@@ -95,44 +131,31 @@ void Parallelizer::check_tag(int tag, const char* operation) {
 
 void Parallelizer::post(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) {
   if (dest != id_) return send_bytes(dest, tag, type, bytes);
-  self_messages_.push_back({tag, type, std::vector<std::byte>(bytes.begin(), bytes.end())});
+  self_messages_->push_back(0, {tag, type, std::vector<std::byte>(bytes.begin(), bytes.end())});
 }
 
 void Parallelizer::fetch(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink) {
   if (source != id_) return receive_bytes(source, tag, type, sink);
-  for (auto it = self_messages_.begin(); it != self_messages_.end(); ++it) {
-    if (it->tag != tag) continue;
-    if (it->type != type) {
-      throw TypeMismatch("receive: the message process " + std::to_string(id_) +
-                         " sent itself with tag " + std::to_string(tag) +
-                         " holds another type than the one asked for");
-    }
-    copy_into(sink, it->bytes);
-    self_messages_.erase(it);
-    return;
-  }
+  if (self_messages_->take(id_, 0, tag, type, sink)) return;
   throw UsageError("receive: process " + std::to_string(id_) +
                    " waits for a message from itself with tag " + std::to_string(tag) +
                    " that it never sent; this would block forever");
 }
 
 bool Parallelizer::probe(int source, int tag) {
-  check_rank(source, "probe");
-  check_tag(tag, "probe");
+  check_message(source, tag, "probe");
   if (source != id_) return probe_bytes(source, tag);
-  for (const auto& message : self_messages_) {
-    if (message.tag == tag) return true;
-  }
-  return false;
+  return self_messages_->contains(0, tag);
 }
 
 void Parallelizer::barrier() {
+  const Collective collective(*this, detail::Op::barrier, 0);
   barrier_bytes();
 }
 
 void Parallelizer::broadcast_bytes(int root, detail::Fingerprint type,
                                    detail::ConstBytes root_bytes, detail::ByteSink* sink) {
-  const int tag = next_collective_tag(detail::Op::broadcast);
+  const int tag = next_collective_tag();
   const int n = nprocs_;
   const int relative = (id_ - root + n) % n;
   detail::ConstBytes bytes = root_bytes;
@@ -154,7 +177,7 @@ void Parallelizer::broadcast_bytes(int root, detail::Fingerprint type,
 
 void Parallelizer::scatter_bytes(int root, detail::Fingerprint type, detail::ScatterSource* source,
                                  detail::ByteSink& sink) {
-  const int tag = next_collective_tag(detail::Op::scatter);
+  const int tag = next_collective_tag();
   if (id_ != root) return receive_bytes(root, tag, type, sink);
   for (int process = 0; process < nprocs_; ++process) {
     if (process != root) send_bytes(process, tag, type, source->part(process));
@@ -164,7 +187,7 @@ void Parallelizer::scatter_bytes(int root, detail::Fingerprint type, detail::Sca
 
 void Parallelizer::gather_bytes(int root, detail::Fingerprint type, detail::ConstBytes mine,
                                 detail::GatherSink* sink) {
-  const int tag = next_collective_tag(detail::Op::gather);
+  const int tag = next_collective_tag();
   if (id_ != root) return send_bytes(root, tag, type, mine);
   for (int process = 0; process < nprocs_; ++process) {
     GatherSlot slot(*sink, process);
@@ -177,7 +200,7 @@ void Parallelizer::gather_bytes(int root, detail::Fingerprint type, detail::Cons
 }
 
 void Parallelizer::barrier_bytes() {
-  const int tag = next_collective_tag(detail::Op::barrier);
+  const int tag = next_collective_tag();
   EmptySink empty;
   if (id_ == 0) {
     for (int process = 1; process < nprocs_; ++process) receive_bytes(process, tag, 0, empty);

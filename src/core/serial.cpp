@@ -21,7 +21,7 @@ bool SerialParallelizer::probe_bytes(int, int) {
   return false;
 }
 
-int SerialParallelizer::wait_any(int) {
+int SerialParallelizer::wait_for_any(int) {
   throw UsageError("serial: there is no other process to wait for");
 }
 

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "core/exception_info.hpp"
+#include "core/failure.hpp"
+#include "core/settings.hpp"
 #include "fork/group.hpp"
 
 namespace unipar {
@@ -63,10 +65,7 @@ int checked_nprocs(int nprocs) {
 /// Empty (no binding) when there are fewer CPUs in main's affinity mask than processes, or when
 /// UNIPAR_FORK_BIND=none.
 std::vector<int> binding_cpus(int nprocs) {
-  const char* bind = std::getenv("UNIPAR_FORK_BIND");
-  if (bind != nullptr && (std::strcmp(bind, "none") == 0 || std::strcmp(bind, "0") == 0)) {
-    return {};
-  }
+  if (!detail::fork_bind_setting()) return {};
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) != 0) return {};
   std::vector<int> cpus;
@@ -110,8 +109,8 @@ void ForkParallelizer::execute(const std::function<void(Parallelizer&)>& body) {
 
   // Output buffered now would otherwise be written once by main and again by every worker.
   flush_all_output();
-  group_ = std::make_unique<fork_detail::Group>(nprocs);
   const std::vector<int> cpus = binding_cpus(nprocs);
+  group_ = std::make_unique<fork_detail::Group>(nprocs);
   struct Release {
     std::unique_ptr<fork_detail::Group>& group;
     cpu_set_t main_cpus;
@@ -135,9 +134,10 @@ void ForkParallelizer::execute(const std::function<void(Parallelizer&)>& body) {
       try {
         body(*this);
         flush_all_output();
-        group.finish_worker();
+        group.finish(collective_log());
       } catch (...) {
-        group.record_worker_error(detail::describe_exception(std::current_exception()));
+        group.record_failure(detail::FailureRecord::thrown(
+            id, detail::describe_exception(std::current_exception())));
         flush_all_output();
         code = 1;
       }
@@ -145,7 +145,7 @@ void ForkParallelizer::execute(const std::function<void(Parallelizer&)>& body) {
     });
     if (!cpus.empty()) bind_to(cpus[0]);
     body(*this);
-    group.finish_main();
+    group.finish(collective_log());
     group.join();
   } catch (...) {
     main_error = std::current_exception();
@@ -153,7 +153,11 @@ void ForkParallelizer::execute(const std::function<void(Parallelizer&)>& body) {
   if (!main_error) return;
 
   const bool worker_failed = group.worker_failed();
-  if (!worker_failed) group.record_main_failure();
+  if (!worker_failed) {
+    detail::FailureRecord record;
+    record.facts = {detail::FailureKind::main_failed, 0, getpid(), 0, 0, -1};
+    group.record_failure(record);
+  }
   group.abort_workers();
   if (worker_failed) group.throw_failure();
   std::rethrow_exception(main_error);
@@ -173,14 +177,14 @@ bool ForkParallelizer::probe_bytes(int source, int tag) {
   return group("probe").probe(source, tag);
 }
 
-int ForkParallelizer::wait_any(int tag) {
-  return group("map").wait_any(tag);
+int ForkParallelizer::wait_for_any(int tag) {
+  return group("wait_for_any").wait_for_any(tag);
 }
 
 void ForkParallelizer::scatter_bytes(int root, detail::Fingerprint type,
                                      detail::ScatterSource* source, detail::ByteSink& sink) {
   if (nprocs() == 1) return Parallelizer::scatter_bytes(root, type, source, sink);
-  const int tag = next_collective_tag(detail::Op::scatter);
+  const int tag = next_collective_tag();
   fork_detail::Group& group = this->group("scatter");
   if (id() != root) return group.receive(root, tag, type, sink);
   // Headers first, so that every receiver sizes its block (page faults, for a fresh vector)
@@ -192,7 +196,7 @@ void ForkParallelizer::scatter_bytes(int root, detail::Fingerprint type,
   const detail::MutableBytes target = sink.prepare(own.size());
   if (!own.empty()) std::memcpy(target.data(), own.data(), own.size());
   for (int process = 0; process < nprocs(); ++process) {
-    if (process != root) group.send_payload(process, source->part(process));
+    if (process != root) group.send_payload(process, tag, source->part(process));
   }
 }
 

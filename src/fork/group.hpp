@@ -4,13 +4,17 @@
 /// Layout of the anonymous shared mapping (created before the fork, so nothing is named in
 /// /dev/shm and the kernel frees it when the last process leaves):
 ///
-///   FailureReport                        the first failure of the run, for everyone to read
-///   ProcessSlot[nprocs]                  a doorbell and a "finished" flag per process
+///   FailurePage                          the first failure of the run, for everyone to read
+///   ProcessSlot[nprocs]                  a doorbell, a "finished" flag and collective log each
 ///   ChannelState[nprocs * nprocs]        head/tail of the ring from process i to process j
 ///   ring bytes[nprocs * nprocs][capacity]
 ///
 /// A message on a channel is a MessageHeader followed by `size` payload bytes, streamed through
 /// the ring in pieces so that the sender's and receiver's copies overlap.
+///
+/// The class is one object; its parts live in files by concept: group.cpp (the shared mapping,
+/// failure), group_processes.cpp (forking, SIGCHLD, reaping, joining), group_messages.cpp
+/// (framing, sending, receiving, draining), group_wait.hpp (waiting).
 #pragma once
 
 #include <sys/types.h>
@@ -18,46 +22,37 @@
 #include <atomic>
 #include <csignal>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <vector>
 
 #include <boost/interprocess/mapped_region.hpp>
 
-#include "core/exception_info.hpp"
+#include "core/backoff.hpp"
+#include "core/checks.hpp"
+#include "core/failure.hpp"
+#include "core/stash.hpp"
 #include "fork/channel.hpp"
 #include "fork/waiter.hpp"
 #include "unipar/detail/bytes.hpp"
+#include "unipar/detail/tags.hpp"
 
 namespace unipar::fork_detail {
 
-enum class FailureKind : std::uint32_t {
-  none = 0,
-  worker_threw = 1,
-  worker_lost = 2,
-  main_failed = 3
-};
-
-/// The first failure of a run. `state` goes 0 -> 1 (claimed, being written) -> 2 (readable).
-struct FailureReport {
+/// The first failure of a run, encoded (detail::FailureRecord). `state` goes 0 -> 1 (claimed,
+/// being written) -> 2 (readable).
+struct FailurePage {
+  static constexpr std::size_t capacity = 16384;
   std::atomic<std::uint32_t> state{0};
-  FailureKind kind = FailureKind::none;
-  int worker = 0;
-  pid_t pid = 0;
-  int signal = 0;
-  int exit_code = 0;
-  bool has_item = false;
-  std::uint64_t item = 0;
-  char host[128] = {};
-  char type_name[512] = {};
-  char message[8192] = {};
+  std::uint32_t size = 0;
+  std::byte bytes[capacity];
 };
 
 struct alignas(64) ProcessSlot {
   Doorbell bell;  // its own cache line: peers read it after every publish
   alignas(64) std::atomic<std::uint32_t> finished{0};  // the process's function returned
   std::atomic<std::int32_t> collective{0};  // tag of the collective it is in (or was last in)
+  detail::CollectiveLog log;                // its collectives, written before `finished`
 };
 
 /// Precedes every payload on a channel; `check` guards against reading garbage as a header.
@@ -78,60 +73,60 @@ class Group {
 
   int nprocs() const { return nprocs_; }
 
-  // ---- processes ------------------------------------------------------------------------------
+  // ---- processes (group_processes.cpp) ----------------------------------------------------------
 
   /// Forks workers 1 .. nprocs-1; each calls `worker(id)`, which must not return. Main keeps id 0.
   void start_workers(const std::function<void(int)>& worker);
-  /// Worker: its function returned; main may reap it.
-  void finish_worker();
-  /// Main: its function returned; a worker still waiting for it would wait forever.
-  void finish_main();
-  /// Worker: its function threw; the first failure of the run is recorded for all to see.
-  void record_worker_error(const detail::ExceptionInfo& info);
-  /// Main: waits until every worker finished, then reaps them. Throws the run's failure if any.
+  /// This process's function returned after the collectives in `log`. On a worker, main may
+  /// reap it; on main, a worker still waiting for main would wait forever.
+  void finish(const detail::CollectiveLog& log);
+  /// Main: waits until every worker finished, then reaps them. Throws the run's failure if
+  /// any, or a UsageError when the processes did not make the same collectives.
   void join();
   /// Main: the run failed; stops every worker (SIGKILL) and reaps them.
   void abort_workers();
-  /// Main: marks the run failed because main's own function threw.
-  void record_main_failure();
+
+  // ---- failure (group.cpp) --------------------------------------------------------------------
+
+  /// Records the first failure of the run for all to see and wakes everyone.
+  void record_failure(const detail::FailureRecord& record);
   /// Whether a worker failed (threw or was lost) in this run.
   bool worker_failed() const;
   /// Throws the recorded failure as WorkerError / WorkerLost.
   [[noreturn]] void throw_failure();
+  /// Waits (briefly) until a failure record being written is readable.
+  void settle_failure() const;
 
-  // ---- messages -------------------------------------------------------------------------------
+  // ---- messages (group_messages.cpp) -----------------------------------------------------------
 
   void send(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes);
   /// A message in two steps: its header (receivers learn the size and can allocate), then,
   /// with nothing else sent to `dest` in between, its payload.
   void send_header(int dest, int tag, detail::Fingerprint type, std::size_t size);
-  void send_payload(int dest, detail::ConstBytes bytes);
+  void send_payload(int dest, int tag, detail::ConstBytes bytes);
   void receive(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink);
   bool probe(int source, int tag);
-  int wait_any(int tag);
+  int wait_for_any(int tag);
 
   /// Called from the SIGCHLD handler: reaps exited workers, records a lost one. Signal-safe.
   void reap_exited() noexcept;
 
  private:
-  struct Pending {
-    int tag;
-    detail::Fingerprint type;
-    std::vector<std::byte> bytes;
-  };
-
   Channel& channel(int from, int to) {
     return channels_[static_cast<std::size_t>(from) * static_cast<std::size_t>(nprocs_) +
                      static_cast<std::size_t>(to)];
   }
   ProcessSlot& slot(int process) const { return slots_[process]; }
+  void ring_everyone() noexcept;
 
-  /// Waits until `ready()`; throws on a failure of the run, or when `peer` (if >= 0) finished
-  /// its function and so can never satisfy the wait.
+  /// Waits until `ready()`; throws on a failure of the run, or when the peer waited for
+  /// finished its function and so can never satisfy the wait (group_wait.hpp).
   template <class Ready>
-  void wait(Ready&& ready, int peer, const char* what);
+  void wait(Ready&& ready, const detail::Wait& what);
   void check_failure();
-  void check_peer(int peer, const char* what);
+  /// Throws when `what` can never end: a peer in finished_seen_ it waits for, or collectives
+  /// called in a different order.
+  void check_peer(const detail::Wait& what);
   /// Notes the tag this process is about to wait for: others look at it to detect collectives
   /// called in a different order.
   void enter(int tag);
@@ -144,21 +139,20 @@ class Group {
     bool active = false;
   };
 
-  /// Waits for the next header from `source` and consumes it.
-  MessageHeader read_header(int source);
+  /// Waits for the next header from `source` and consumes it (`tag`: what the caller wants).
+  MessageHeader read_header(int source, int tag);
   /// Consumes the next header from `source`, which has arrived.
   MessageHeader take_header(int source);
-  /// Moves whatever has arrived from `source` into pending messages without blocking, stopping
+  /// Moves whatever has arrived from `source` into the stash without blocking, stopping
   /// before a message with `stop_tag`. A process waiting for room to send drains everyone, so
   /// two processes that send each other large messages before receiving do not deadlock.
   void drain(int source, int stop_tag);
   /// Finishes reading the message drain() started from `source`, if any (blocking).
   void complete_partial(int source);
   /// Reads a payload into `out` and gives the message's space back to the sender.
-  void read_payload(int source, detail::MutableBytes out);
+  void read_payload(int source, int tag, detail::MutableBytes out);
   void stash(int source, const MessageHeader& header);
-  [[noreturn]] void throw_order_mismatch(int source, int expected_tag, int got_tag);
-  void write_stream(int dest, detail::ConstBytes bytes);
+  void write_stream(int dest, int tag, detail::ConstBytes bytes);
 
   /// Main, with SIGCHLD blocked: waitpid on every worker not reaped yet (blocking).
   void reap_all() noexcept;
@@ -170,13 +164,12 @@ class Group {
   pid_t main_pid_;
   std::size_t capacity_;
   std::size_t piece_;
-  WaitPolicy policy_;
+  detail::BackoffPolicy policy_;
+  detail::SpinBudget spin_;  // polls before yielding; adapts to how waits end
   boost::interprocess::mapped_region region_;
-  FailureReport* report_ = nullptr;
+  FailurePage* failure_ = nullptr;
   ProcessSlot* slots_ = nullptr;
   std::vector<Channel> channels_;  // [from * nprocs + to]; each process uses its own ends
-  int current_tag_ = 0;            // the tag this process waits for, if a collective's
-  int spin_budget_;                // polls before yielding; adapts to how waits end
 
   // Main's view of its workers; written by the SIGCHLD handler, hence atomics.
   std::vector<pid_t> pids_;
@@ -184,8 +177,9 @@ class Group {
   struct sigaction previous_child_action_ {};
   bool handler_installed_ = false;
 
-  std::vector<std::deque<Pending>> pending_;  // messages read past while looking for others
-  std::vector<Partial> partial_;              // per source: a message drain() is reading
+  detail::MessageStash stash_;       // messages read past while looking for others
+  std::vector<Partial> partial_;     // per source: a message drain() is reading
+  std::vector<char> finished_seen_;  // per process: finished before the last look (wait)
 };
 
 }  // namespace unipar::fork_detail

@@ -1,14 +1,13 @@
 #include "fork/waiter.hpp"
 
 #include <linux/futex.h>
-#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <climits>
-#include <cstdlib>
 #include <ctime>
-#include <thread>
+
+#include "core/settings.hpp"
 
 namespace unipar::fork_detail {
 namespace {
@@ -16,11 +15,6 @@ namespace {
 long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value, const timespec* timeout) {
   // Shared (not FUTEX_PRIVATE) futex: the word lives in memory shared between processes.
   return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, value, timeout, nullptr, 0);
-}
-
-int env_int(const char* name, int fallback) {
-  const char* text = std::getenv(name);
-  return text != nullptr && *text != '\0' ? std::atoi(text) : fallback;
 }
 
 }  // namespace
@@ -42,17 +36,10 @@ void sleep_on(Doorbell& bell, std::uint32_t seen, std::chrono::milliseconds time
   futex(&bell.rings, FUTEX_WAIT, seen, &relative);  // EAGAIN, EINTR, ETIMEDOUT: all fine
 }
 
-WaitPolicy wait_policy(int nprocs) {
-  cpu_set_t set;
-  const int cores = sched_getaffinity(0, sizeof set, &set) == 0
-                        ? CPU_COUNT(&set)
-                        : static_cast<int>(std::thread::hardware_concurrency());
-  const bool oversubscribed = nprocs > cores;
-  WaitPolicy policy{oversubscribed ? 0 : 2000, oversubscribed ? 200 : 50,
-                    std::chrono::milliseconds(50)};
-  policy.spin_iterations = env_int("UNIPAR_FORK_SPIN", policy.spin_iterations);
-  policy.yield_iterations = env_int("UNIPAR_FORK_YIELD", policy.yield_iterations);
-  return policy;
+detail::BackoffPolicy fork_backoff_policy(int nprocs) {
+  const bool crowded = detail::oversubscribed(nprocs);
+  return {detail::fork_spin_setting(crowded ? 0 : 2000),
+          detail::fork_yield_setting(crowded ? 200 : 50), std::chrono::nanoseconds(0)};
 }
 
 }  // namespace unipar::fork_detail

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <thread>
 
+#include "core/settings.hpp"
 #include "unipar/codec.hpp"
 #include "unipar/detail/tags.hpp"
 
@@ -20,81 +21,53 @@ using Clock = std::chrono::steady_clock;
 
 /// Above every tag unipar uses for messages (user tags and collective_tag()).
 constexpr int finished_tag = 0x7FFFFFF0;
+constexpr int left_tag = 0x7FFFFFF1;
+constexpr int output_tag = 0x7FFFFFF2;  // a rank's collected output lines, at the end of run
 constexpr int notice_tag = 1;
 /// Collective frames, on the collectives' communicator (their payloads use collective tags).
 constexpr int frame_tag = 0;
 
-std::size_t read_size_setting(const char* name, std::size_t fallback) {
-  const char* text = std::getenv(name);
-  if (text == nullptr || *text == '\0') return fallback;
-  std::size_t value = 0;
-  const char* end = text + std::strlen(text);
-  const auto [stop, error] = std::from_chars(text, end, value);
-  if (error != std::errc{} || stop != end || value == 0) {
-    throw UsageError(std::string(name) + "='" + text + "' is not a whole number > 0");
-  }
-  return value;
-}
-
-/// Waiting under MPI is polling: spin while a reply is likely to come soon, then yield the core,
-/// then sleep in short steps so that an idle rank costs little CPU. Oversubscribed ranks (more
-/// ranks than cores here) yield from the start, as Open MPI's own progress loop does.
-class Backoff {
- public:
-  explicit Backoff(bool oversubscribed) : spins_(oversubscribed ? 0 : 2000) {}
-
-  /// Whether this round should also look after notices and unexpected messages: every 16th
-  /// round, starting with the 16th. Each probe drives MPI's progress engine, which costs about
-  /// 0.1 µs (and, oversubscribed, a yield of the core): a wait that ends within a few rounds
-  /// should not pay for it.
-  bool service_due() const { return (round_ & 15) == 15; }
-
-  void pause() {
-    ++round_;
-    if (spins_ > 0) {
-      --spins_;
-      return;
-    }
-    if (yield_start_ == Clock::time_point{}) yield_start_ = Clock::now();
-    if (Clock::now() - yield_start_ < std::chrono::milliseconds(20)) {
-      sched_yield();
-    } else {
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
-    }
-  }
-
- private:
-  int spins_;
-  unsigned round_ = 0;
-  Clock::time_point yield_start_{};
-};
-
+/// More ranks on this node than cores: waiters yield from the start, as Open MPI's own progress
+/// loop does.
 bool running_oversubscribed() {
   const char* yield = std::getenv("OMPI_MCA_mpi_yield_when_idle");
   if (yield != nullptr && std::strcmp(yield, "1") == 0) return true;
   const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
   if (local == nullptr) return false;
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  return static_cast<unsigned>(std::atoi(local)) > cores;
+  int ranks = 0;
+  const char* end = local + std::strlen(local);
+  const auto [stop, error] = std::from_chars(local, end, ranks);
+  return error == std::errc{} && stop == end && detail::oversubscribed(ranks);
 }
 
-// A failure notice: rank, pid, item (or -1), then host, type name and message, each prefixed
-// with its length.
-void put_text(std::string& out, const std::string& text) {
-  const auto length = static_cast<std::uint64_t>(text.size());
-  out.append(reinterpret_cast<const char*>(&length), sizeof length);
-  out += text;
+/// Waiting under MPI is polling: spin while a reply is likely to come soon, then yield the
+/// core for up to 20 ms, then sleep in 50 us naps so that an idle rank costs little CPU.
+detail::BackoffPolicy mpi_backoff_policy(bool oversubscribed) {
+  return {oversubscribed ? 0 : 2000, -1, std::chrono::milliseconds(20)};
 }
 
-std::string get_text(const std::string& in, std::size_t& at) {
-  std::uint64_t length = 0;
-  if (at + sizeof length > in.size()) return {};
-  std::memcpy(&length, in.data() + at, sizeof length);
-  at += sizeof length;
-  length = std::min<std::uint64_t>(length, in.size() - at);
-  std::string text = in.substr(at, length);
-  at += length;
-  return text;
+/// Every communicator of this process that is not destroyed, so that finalizing MPI can tell
+/// the other ranks that this one leaves.
+std::vector<Communicator*>& kept_communicators() {
+  static auto* kept = new std::vector<Communicator*>();
+  return *kept;
+}
+
+/// Runs at the start of MPI_Finalize (MPI deletes MPI_COMM_SELF's attributes first).
+int on_finalize(MPI_Comm, int, void*, void*) {
+  for (Communicator* comm : kept_communicators()) comm->announce_leaving();
+  return MPI_SUCCESS;
+}
+
+void watch_finalize() {
+  static const bool watching = [] {
+    int key = MPI_KEYVAL_INVALID;
+    if (MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, on_finalize, &key, nullptr) != MPI_SUCCESS) {
+      return false;
+    }
+    return MPI_Comm_set_attr(MPI_COMM_SELF, key, nullptr) == MPI_SUCCESS;
+  }();
+  (void)watching;
 }
 
 }  // namespace
@@ -108,8 +81,7 @@ void check(int code, const char* call) {
 }
 
 std::size_t Communicator::piece_limit() {
-  static const std::size_t limit = std::min<std::size_t>(
-      read_size_setting("UNIPAR_MPI_PIECE_BYTES", std::size_t{1} << 30), INT_MAX);
+  static const std::size_t limit = detail::mpi_piece_bytes_setting();
   return limit;
 }
 
@@ -121,7 +93,17 @@ std::size_t Communicator::pieces(std::size_t size) {
   return (size + piece_limit() - 1) / piece_limit();
 }
 
-Communicator::Communicator(MPI_Comm user) {
+Communicator::RunState::RunState(int size)
+    : stash(size),
+      received(static_cast<std::size_t>(size), 0),
+      finished(static_cast<std::size_t>(size)),
+      left(static_cast<std::size_t>(size), false) {}
+
+Communicator::Communicator(MPI_Comm user)
+    : policy_(mpi_backoff_policy(running_oversubscribed())),
+      spin_(policy_.max_spins),
+      now_(0),
+      next_(0) {
   check(MPI_Comm_dup(user, &data_), "MPI_Comm_dup");
   check(MPI_Comm_dup(user, &coll_), "MPI_Comm_dup");
   check(MPI_Comm_dup(user, &notice_), "MPI_Comm_dup");
@@ -133,21 +115,23 @@ Communicator::Communicator(MPI_Comm user) {
   void* tag_ub = nullptr;
   int found = 0;
   check(MPI_Comm_get_attr(data_, MPI_TAG_UB, &tag_ub, &found), "MPI_Comm_get_attr");
-  if (found != 0 && *static_cast<int*>(tag_ub) < finished_tag) {
+  if (found != 0 && *static_cast<int*>(tag_ub) < left_tag) {
     throw Error("mpi: this MPI library's largest tag is " +
                 std::to_string(*static_cast<int*>(tag_ub)) + "; unipar needs " +
-                std::to_string(finished_tag));
+                std::to_string(left_tag));
   }
-  oversubscribed_ = running_oversubscribed();
   const auto n = static_cast<std::size_t>(size_);
   sent_.assign(n, 0);
-  received_.assign(n, 0);
-  finished_.assign(n, std::nullopt);
+  now_ = RunState(size_);
+  next_ = RunState(size_);
   frames_.resize(n);
-  reset_next_run();
+  watch_finalize();
+  kept_communicators().push_back(this);
 }
 
 Communicator::~Communicator() {
+  auto& kept = kept_communicators();
+  kept.erase(std::remove(kept.begin(), kept.end(), this), kept.end());
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (finalized != 0) return;
@@ -156,16 +140,47 @@ Communicator::~Communicator() {
   }
 }
 
+void Communicator::announce_leaving() noexcept {
+  if (announced_ || abandoned_ || size_ == 1) return;
+  announced_ = true;
+  std::vector<MPI_Request> requests;
+  for (int dest = 0; dest < size_; ++dest) {
+    if (dest == rank_) continue;
+    MPI_Request request = MPI_REQUEST_NULL;
+    if (MPI_Isend(nullptr, 0, MPI_BYTE, dest, left_tag, data_, &request) == MPI_SUCCESS) {
+      requests.push_back(request);
+    }
+  }
+  // Empty messages leave at once; a peer that is gone must not hold this rank here.
+  const auto deadline = Clock::now() + std::chrono::milliseconds(200);
+  int done = 0;
+  while (done == 0 && Clock::now() < deadline) {
+    if (MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done,
+                    MPI_STATUSES_IGNORE) != MPI_SUCCESS) {
+      break;
+    }
+  }
+  for (MPI_Request& request : requests) {
+    if (request != MPI_REQUEST_NULL) MPI_Request_free(&request);
+  }
+}
+
 // ---- waiting ------------------------------------------------------------------------------------
 
 template <class Ready>
 void Communicator::wait(const Waiting& what, Ready ready) {
   if (failure_) throw_failure();
-  Backoff backoff(oversubscribed_);
+  detail::Backoff backoff(policy_, spin_);
   for (;;) {
-    if (ready()) return;
-    if (backoff.service_due()) service(what);
-    backoff.pause();
+    if (ready()) return backoff.ended();
+    // Every 16th round, starting with the 16th, also look after notices and unexpected
+    // messages: each probe drives MPI's progress engine, which costs about 0.1 us (and,
+    // oversubscribed, a yield of the core), and a wait that ends within a few rounds should
+    // not pay for it.
+    if ((backoff.rounds() & 15) == 15) service(what);
+    if (backoff.pause() == detail::Backoff::Phase::sleep) {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
   }
 }
 
@@ -211,45 +226,27 @@ void Communicator::poll_notices() {
   if (flag == 0) return;
   int count = 0;
   MPI_Get_count(&status, MPI_BYTE, &count);
-  std::string notice(static_cast<std::size_t>(count), '\0');
+  std::vector<std::byte> notice(static_cast<std::size_t>(count));
   check(MPI_Recv(notice.data(), count, MPI_BYTE, status.MPI_SOURCE, notice_tag, notice_,
                  MPI_STATUS_IGNORE),
         "MPI_Recv");
-  std::int32_t rank = status.MPI_SOURCE;
-  std::int64_t pid = 0;
-  std::int64_t item = -1;
-  std::size_t at = 0;
-  if (notice.size() >= sizeof rank + sizeof pid + sizeof item) {
-    std::memcpy(&rank, notice.data(), sizeof rank);
-    std::memcpy(&pid, notice.data() + sizeof rank, sizeof pid);
-    std::memcpy(&item, notice.data() + sizeof rank + sizeof pid, sizeof item);
-    at = sizeof rank + sizeof pid + sizeof item;
+  try {
+    failure_ = detail::FailureRecord::decode(notice);
+  } catch (const TypeMismatch&) {
+    failure_ = detail::FailureRecord::thrown(
+        status.MPI_SOURCE, {"unipar::Error", "its failure notice could not be read", {}});
   }
-  std::string host = get_text(notice, at);
-  std::string type_name = get_text(notice, at);
-  std::string message = get_text(notice, at);
-  failure_.emplace(
-      rank, static_cast<pid_t>(pid), std::move(host), std::move(type_name), std::move(message),
-      item >= 0 ? std::optional<std::size_t>(static_cast<std::size_t>(item)) : std::nullopt);
+  failure_->facts.process = status.MPI_SOURCE;
   throw_failure();
 }
 
 void Communicator::throw_failure() const {
-  throw WorkerError(*failure_);
+  failure_->raise(rank_);
 }
 
-void Communicator::notify_failure(int rank, const detail::ExceptionInfo& info) {
+void Communicator::notify_failure(const detail::FailureRecord& record) {
   if (failure_) return;  // this rank knows of a failure: it was told, or told everybody
-  const std::int32_t failing = rank;
-  const std::int64_t pid = getpid();
-  const std::int64_t item = info.item ? static_cast<std::int64_t>(*info.item) : -1;
-  notice_out_.clear();
-  notice_out_.append(reinterpret_cast<const char*>(&failing), sizeof failing);
-  notice_out_.append(reinterpret_cast<const char*>(&pid), sizeof pid);
-  notice_out_.append(reinterpret_cast<const char*>(&item), sizeof item);
-  put_text(notice_out_, detail::host_name());
-  put_text(notice_out_, info.type_name);
-  put_text(notice_out_, info.message);
+  notice_out_ = record.encode();
   for (int dest = 0; dest < size_; ++dest) {
     if (dest == rank_) continue;
     MPI_Request request = MPI_REQUEST_NULL;
@@ -259,45 +256,32 @@ void Communicator::notify_failure(int rank, const detail::ExceptionInfo& info) {
       pending_sends_.push_back(request);
     }
   }
-  failure_.emplace(rank, static_cast<pid_t>(pid), detail::host_name(), info.type_name, info.message,
-                   info.item);
+  failure_ = record;
 }
 
 void Communicator::check_hopeless(const Waiting& what) const {
-  if (what.source >= 0 && what.source != rank_ &&
-      finished_[static_cast<std::size_t>(what.source)]) {
-    // Its Finished record came after all its messages, which are in the stash by now.
-    const auto it = stash_.find({what.source, what.tag});
-    if (it == stash_.end() || it->second.empty()) {
-      throw UsageError("mpi: rank " + std::to_string(rank_) + " waits in " + what.operation +
-                       " for the " + detail::describe_tag(what.tag) + " from rank " +
-                       std::to_string(what.source) +
-                       ", but that rank's function has already returned; this would block "
-                       "forever");
+  const detail::Wait& wait = what.wait;
+  const bool collective = detail::is_collective_tag(wait.tag);
+  for (int r = 0; r < size_; ++r) {
+    if (r == rank_ || (wait.peer >= 0 && r != wait.peer)) continue;
+    if (wait.peer < 0 && !collective && wait.kind != detail::Wait::Kind::end_of_run) continue;
+    const auto& done = now_.finished[static_cast<std::size_t>(r)];
+    if (!done) {
+      if (now_.left[static_cast<std::size_t>(r)]) detail::throw_peer_left(rank_, wait, r);
+      continue;
     }
-  }
-  if (what.collective != 0) {
-    const std::uint64_t sequence = static_cast<std::uint64_t>(what.collective) & 0xFFFFFF;
-    for (int r = 0; r < size_; ++r) {
-      const auto& done = finished_[static_cast<std::size_t>(r)];
-      if (done && (done->collectives & 0xFFFFFF) < sequence) {
-        throw UsageError("mpi: rank " + std::to_string(rank_) + " waits in " +
-                         detail::describe_tag(what.collective) + ", but rank " + std::to_string(r) +
-                         " returned from its function after " + std::to_string(done->collectives) +
-                         " collectives; collectives must be called by every rank, in the same "
-                         "order");
+    // Its Finished record came after all its messages, which are in the stash by now.
+    if (collective) {
+      if (done->log.count < detail::collective_sequence(wait.tag)) {
+        detail::throw_peer_returned(rank_, wait, r, done->log);
       }
+    } else if (wait.kind == detail::Wait::Kind::receive && !now_.stash.contains(r, wait.tag)) {
+      detail::throw_peer_returned(rank_, wait, r, done->log);
     }
   }
 }
 
 // ---- messages ---------------------------------------------------------------------------------
-
-std::deque<Communicator::Stashed>* Communicator::stashed(int source, int tag) {
-  const auto it = stash_.find({source, tag});
-  if (it == stash_.end() || it->second.empty()) return nullptr;
-  return &it->second;
-}
 
 void Communicator::post_piece_sends(int dest, int tag, MPI_Comm comm, const std::byte* data,
                                     std::size_t size, std::vector<MPI_Request>& requests) {
@@ -349,27 +333,28 @@ void Communicator::send(int dest, int tag, detail::Fingerprint type, detail::Con
   }
   // A send returns once its bytes are out of the caller's memory; meanwhile this rank takes in
   // whatever is sent to it, so two ranks sending large messages to each other never deadlock.
-  wait_requests(requests, {"send"}, false);
+  wait_requests(requests, {{detail::Wait::Kind::send, tag, dest}}, false);
 }
 
 void Communicator::receive_matched(MPI_Message& message, const MPI_Status& status, int tag,
                                    detail::Fingerprint type, detail::ByteSink& sink) {
   const int source = status.MPI_SOURCE;
+  const Waiting what{{detail::Wait::Kind::receive, tag, source}, false};
   int count = 0;
   MPI_Get_count(&status, MPI_BYTE, &count);
   Header header{};
   std::vector<std::byte>& in = receive_buffer_;
+  std::uint64_t& received = now_.received[static_cast<std::size_t>(source)];
   if (count > static_cast<int>(sizeof header)) {
     in.resize(static_cast<std::size_t>(count));
     check(MPI_Mrecv(in.data(), count, MPI_BYTE, &message, MPI_STATUS_IGNORE), "MPI_Mrecv");
-    received_[static_cast<std::size_t>(source)] += 1;
+    received += 1;
     std::memcpy(&header, in.data(), sizeof header);
     const std::size_t size = in.size() - sizeof header;
     if (header.size != size) detail::throw_corrupt("message", "size field");
     if (header.type != type) {
-      stash_[{source, tag}].push_front(
-          {header.type, std::vector<std::byte>(in.begin() + sizeof header, in.end())});
-      detail::throw_receive_type_mismatch(source, tag);
+      now_.stash.push_front(source, {tag, header.type, {in.begin() + sizeof header, in.end()}});
+      detail::throw_receive_type_mismatch(rank_, source, tag, type, header.type);
     }
     const detail::MutableBytes target = sink.prepare(size);
     std::memcpy(target.data(), in.data() + sizeof header, size);
@@ -377,21 +362,21 @@ void Communicator::receive_matched(MPI_Message& message, const MPI_Status& statu
   }
   if (count != static_cast<int>(sizeof header)) {
     MPI_Mrecv(nullptr, 0, MPI_BYTE, &message, MPI_STATUS_IGNORE);
-    received_[static_cast<std::size_t>(source)] += 1;
+    received += 1;
     detail::throw_corrupt("message", "shorter than its header");
   }
   check(MPI_Mrecv(&header, sizeof header, MPI_BYTE, &message, MPI_STATUS_IGNORE), "MPI_Mrecv");
-  received_[static_cast<std::size_t>(source)] += 1;
+  received += 1;
+  std::vector<MPI_Request> requests;
   if (header.size == 0 || header.type != type) {
     // Empty, or the wrong type: take the payload into the stash (a wrong type stays receivable).
-    Stashed entry{header.type, std::vector<std::byte>(header.size)};
-    std::vector<MPI_Request> requests;
-    post_piece_receives(source, tag, data_, entry.payload.data(), header.size, requests);
-    received_[static_cast<std::size_t>(source)] += pieces(header.size);
-    wait_requests(requests, {"receive"}, true);
+    detail::MessageStash::Message entry{tag, header.type, std::vector<std::byte>(header.size)};
+    post_piece_receives(source, tag, data_, entry.bytes.data(), header.size, requests);
+    received += pieces(header.size);
+    wait_requests(requests, what, true);
     if (header.type != type) {
-      stash_[{source, tag}].push_front(std::move(entry));
-      detail::throw_receive_type_mismatch(source, tag);
+      now_.stash.push_front(source, std::move(entry));
+      detail::throw_receive_type_mismatch(rank_, source, tag, type, header.type);
     }
     sink.prepare(0);
     return;
@@ -402,16 +387,14 @@ void Communicator::receive_matched(MPI_Message& message, const MPI_Status& statu
   } catch (...) {
     // The payload is on its way: take it off MPI so the next message is in its place.
     std::vector<std::byte> discard(header.size);
-    std::vector<MPI_Request> requests;
     post_piece_receives(source, tag, data_, discard.data(), header.size, requests);
-    received_[static_cast<std::size_t>(source)] += pieces(header.size);
-    wait_requests(requests, {"receive"}, true);
+    received += pieces(header.size);
+    wait_requests(requests, what, true);
     throw;
   }
-  std::vector<MPI_Request> requests;
   post_piece_receives(source, tag, data_, target.data(), header.size, requests);
-  received_[static_cast<std::size_t>(source)] += pieces(header.size);
-  wait_requests(requests, {"receive"}, true);
+  received += pieces(header.size);
+  wait_requests(requests, what, true);
 }
 
 void Communicator::stash_matched(MPI_Message& message, const MPI_Status& status, bool front) {
@@ -420,8 +403,7 @@ void Communicator::stash_matched(MPI_Message& message, const MPI_Status& status,
   const auto from = static_cast<std::size_t>(source);
   // A rank whose Finished record for this run arrived may already be in the next run (it left
   // once everyone had finished): what it sends now belongs to that run, kept apart.
-  const bool ahead = finished_[from].has_value();
-  std::uint64_t& counted = ahead ? next_.received[from] : received_[from];
+  RunState& run = now_.finished[from].has_value() ? next_ : now_;
   int count = 0;
   MPI_Get_count(&status, MPI_BYTE, &count);
   std::vector<std::byte> in(static_cast<std::size_t>(count));
@@ -430,30 +412,33 @@ void Communicator::stash_matched(MPI_Message& message, const MPI_Status& status,
     Finished done{};
     if (in.size() != sizeof done) detail::throw_corrupt("end-of-run record", "size");
     std::memcpy(&done, in.data(), sizeof done);
-    (ahead ? next_.finished : finished_)[from] = done;  // not counted as a message
+    run.finished[from] = done;  // not counted as a message
     return;
   }
-  counted += 1;
+  if (tag == left_tag) {
+    run.left[from] = true;  // not counted: it is sent after the last run's record
+    return;
+  }
+  run.received[from] += 1;
   Header header{};
   if (in.size() < sizeof header) detail::throw_corrupt("message", "shorter than its header");
   std::memcpy(&header, in.data(), sizeof header);
-  Stashed entry{header.type, {}};
+  detail::MessageStash::Message entry{tag, header.type, {}};
   if (in.size() > sizeof header) {
     if (header.size != in.size() - sizeof header) detail::throw_corrupt("message", "size field");
-    entry.payload.assign(in.begin() + sizeof header, in.end());
+    entry.bytes.assign(in.begin() + sizeof header, in.end());
   } else if (header.size > 0) {
-    entry.payload.resize(header.size);
+    entry.bytes.resize(header.size);
     std::vector<MPI_Request> requests;
-    post_piece_receives(source, tag, data_, entry.payload.data(), header.size, requests);
-    counted += pieces(header.size);
+    post_piece_receives(source, tag, data_, entry.bytes.data(), header.size, requests);
+    run.received[from] += pieces(header.size);
     // No draining here: these pieces are the next messages from `source` with this tag.
-    wait_requests(requests, {"receive", -1, 0, 0, false}, true);
+    wait_requests(requests, {{detail::Wait::Kind::receive, tag, source}, false}, true);
   }
-  auto& queue = (ahead ? next_.stash : stash_)[{source, tag}];
   if (front) {
-    queue.push_front(std::move(entry));
+    run.stash.push_front(source, std::move(entry));
   } else {
-    queue.push_back(std::move(entry));
+    run.stash.push_back(source, std::move(entry));
   }
 }
 
@@ -468,21 +453,8 @@ bool Communicator::drain_one() {
 }
 
 void Communicator::receive(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink) {
-  const Waiting what{"receive", source, tag, detail::is_collective_tag(tag) ? tag : 0};
-  wait(what, [&] {
-    if (auto* queue = stashed(source, tag)) {
-      Stashed& entry = queue->front();
-      if (entry.type != type) {
-        detail::throw_receive_type_mismatch(source, tag);
-      }
-      const Stashed taken = std::move(entry);
-      queue->pop_front();
-      const detail::MutableBytes target = sink.prepare(taken.payload.size());
-      if (!taken.payload.empty()) {
-        std::memcpy(target.data(), taken.payload.data(), taken.payload.size());
-      }
-      return true;
-    }
+  wait({{detail::Wait::Kind::receive, tag, source}}, [&] {
+    if (now_.stash.take(rank_, source, tag, type, sink)) return true;
     int flag = 0;
     MPI_Message message = MPI_MESSAGE_NULL;
     MPI_Status status;
@@ -495,7 +467,7 @@ void Communicator::receive(int source, int tag, detail::Fingerprint type, detail
 
 bool Communicator::probe(int source, int tag) {
   poll_notices();
-  if (stashed(source, tag) != nullptr) return true;
+  if (now_.stash.contains(source, tag)) return true;
   int flag = 0;
   check(MPI_Iprobe(source, tag, data_, &flag, MPI_STATUS_IGNORE), "MPI_Iprobe");
   if (flag != 0) return true;
@@ -503,18 +475,14 @@ bool Communicator::probe(int source, int tag) {
   // (a large message with another tag first), and a polling loop must see it in the end.
   for (int i = 0; i < 64 && drain_one(); ++i) {
   }
-  return stashed(source, tag) != nullptr;
+  return now_.stash.contains(source, tag);
 }
 
-int Communicator::wait_any(int tag) {
+int Communicator::wait_for_any(int tag) {
   int found = -1;
-  wait({"map", -1, tag, tag}, [&] {
-    for (int source = 0; source < size_; ++source) {
-      if (source != rank_ && stashed(source, tag) != nullptr) {
-        found = source;
-        return true;
-      }
-    }
+  wait({{detail::Wait::Kind::any_message, tag, -1}}, [&] {
+    found = now_.stash.any_source(tag, rank_);
+    if (found >= 0) return true;
     int flag = 0;
     MPI_Status status;
     check(MPI_Iprobe(MPI_ANY_SOURCE, tag, data_, &flag, &status), "MPI_Iprobe");
@@ -526,26 +494,30 @@ int Communicator::wait_any(int tag) {
 
 // ---- the end of a run -------------------------------------------------------------------------
 
-void Communicator::finish_run(std::uint64_t collectives) {
+Communicator::RunEnd Communicator::finish_run(const detail::CollectiveLog& log,
+                                              const std::string* output) {
   if (failure_) throw_failure();
+  if (output != nullptr && !output->empty() && rank_ != 0) {
+    send(0, output_tag, 0, std::as_bytes(std::span(output->data(), output->size())));
+  }
   finished_out_.assign(static_cast<std::size_t>(size_), {});
   std::vector<MPI_Request> requests;
   for (int dest = 0; dest < size_; ++dest) {
     if (dest == rank_) continue;
     auto& record = finished_out_[static_cast<std::size_t>(dest)];
-    record = {sent_[static_cast<std::size_t>(dest)], collectives};
+    record = {sent_[static_cast<std::size_t>(dest)], log};
     MPI_Request request = MPI_REQUEST_NULL;
     check(MPI_Isend(&record, sizeof record, MPI_BYTE, dest, finished_tag, data_, &request),
           "MPI_Isend");
     requests.push_back(request);
   }
-  wait({"the end of run"}, [&] {
+  wait({{detail::Wait::Kind::end_of_run}}, [&] {
     while (drain_one()) {
     }
     for (int r = 0; r < size_; ++r) {
       if (r == rank_) continue;
-      const auto& done = finished_[static_cast<std::size_t>(r)];
-      if (!done || received_[static_cast<std::size_t>(r)] < done->messages) return false;
+      const auto& done = now_.finished[static_cast<std::size_t>(r)];
+      if (!done || now_.received[static_cast<std::size_t>(r)] < done->messages) return false;
     }
     int sent = 0;
     check(
@@ -553,21 +525,24 @@ void Communicator::finish_run(std::uint64_t collectives) {
         "MPI_Testall");
     return sent != 0;
   });
+  RunEnd end;
+  for (int r = 0; r < size_; ++r) {
+    end.logs.push_back(r == rank_ ? log : now_.finished[static_cast<std::size_t>(r)]->log);
+  }
+  if (rank_ == 0) {
+    for (int r = 1; r < size_; ++r) {
+      std::string text;
+      detail::Decoder<std::string> decoder(text);
+      if (now_.stash.take(rank_, r, output_tag, 0, decoder)) end.lines.push_back(std::move(text));
+    }
+  }
   // Messages nobody received are dropped, as under fork; what ranks already in the next run
   // sent is that run's.
-  stash_ = std::move(next_.stash);
-  received_ = std::move(next_.received);
-  finished_ = std::move(next_.finished);
+  now_ = std::move(next_);
+  next_ = RunState(size_);
   std::fill(sent_.begin(), sent_.end(), 0);
-  reset_next_run();
   ++run_;
-}
-
-void Communicator::reset_next_run() {
-  const auto n = static_cast<std::size_t>(size_);
-  next_.stash.clear();
-  next_.received.assign(n, 0);
-  next_.finished.assign(n, std::nullopt);
+  return end;
 }
 
 // ---- collectives ------------------------------------------------------------------------------
@@ -590,32 +565,17 @@ void Communicator::receive_frame(int source, Frame& frame, const Waiting& what) 
 void Communicator::check_frame(const Frame& frame, int from, int tag,
                                detail::Fingerprint type) const {
   if (frame.run != run_) {
-    throw UsageError("mpi: collectives called in a different order: rank " + std::to_string(rank_) +
-                     " received a frame of " + detail::describe_tag(frame.tag) + " from rank " +
+    throw UsageError("collectives called in a different order: process " + std::to_string(rank_) +
+                     " received a frame of " + detail::describe_tag(frame.tag) + " from process " +
                      std::to_string(from) + " left over from an earlier run");
   }
-  if (frame.tag != tag) {
-    throw UsageError("mpi: collectives called in a different order: rank " + std::to_string(rank_) +
-                     " is in " + detail::describe_tag(tag) + " but rank " + std::to_string(from) +
-                     " is in " + detail::describe_tag(frame.tag));
-  }
-  if (frame.type != type) {
-    throw TypeMismatch(detail::describe_tag(tag) + ": rank " + std::to_string(from) +
-                       " passed another type than rank " + std::to_string(rank_));
-  }
+  if (frame.tag != tag) detail::throw_order_mismatch(rank_, tag, from, frame.tag);
+  if (frame.type != type)
+    detail::throw_collective_type_mismatch(rank_, tag, from, type, frame.type);
 }
 
-void Communicator::broadcast(int root, int tag, detail::Fingerprint type,
-                             detail::ConstBytes root_bytes, detail::ByteSink* sink) {
-  const Waiting what{"broadcast", -1, 0, tag};
-  if (rank_ == root) {
-    frame_ = {type, root_bytes.size(), tag, run_, {}};
-    if (root_bytes.size() <= Frame::inline_capacity && !root_bytes.empty()) {
-      std::memcpy(frame_.inline_bytes, root_bytes.data(), root_bytes.size());
-    }
-  }
-  // The frame travels down a binomial tree of point-to-point messages (relative to root): one
-  // message between two ranks, log2(n) steps for n.
+void Communicator::broadcast_frame(int root, const Waiting& what) {
+  // One message between two ranks, log2(n) steps for n, relative to root.
   const int relative = (rank_ - root + size_) % size_;
   int mask = 1;
   while (mask < size_ && (relative & mask) == 0) mask <<= 1;
@@ -625,6 +585,34 @@ void Communicator::broadcast(int root, int tag, detail::Fingerprint type,
     if (relative + mask < size_) post_frame((relative + mask + root) % size_, frame_, requests);
   }
   if (!requests.empty()) wait_requests(requests, what, false);
+}
+
+void Communicator::gather_frames(int root, int tag, detail::Fingerprint type, const Waiting& what) {
+  std::vector<MPI_Request> requests;
+  for (int r = 0; r < size_; ++r) {
+    if (r == root) continue;
+    MPI_Request request = MPI_REQUEST_NULL;
+    check(MPI_Irecv(&frames_[static_cast<std::size_t>(r)], sizeof(Frame), MPI_BYTE, r, frame_tag,
+                    coll_, &request),
+          "MPI_Irecv");
+    requests.push_back(request);
+  }
+  wait_requests(requests, what, true);
+  for (int r = 0; r < size_; ++r) {
+    if (r != root) check_frame(frames_[static_cast<std::size_t>(r)], r, tag, type);
+  }
+}
+
+void Communicator::broadcast(int root, int tag, detail::Fingerprint type,
+                             detail::ConstBytes root_bytes, detail::ByteSink* sink) {
+  const Waiting what{{detail::Wait::Kind::collective, tag, -1}};
+  if (rank_ == root) {
+    frame_ = {type, root_bytes.size(), tag, run_, {}};
+    if (root_bytes.size() <= Frame::inline_capacity && !root_bytes.empty()) {
+      std::memcpy(frame_.inline_bytes, root_bytes.data(), root_bytes.size());
+    }
+  }
+  broadcast_frame(root, what);
   detail::MutableBytes target;
   if (rank_ != root) {
     check_frame(frame_, root, tag, type);
@@ -639,7 +627,7 @@ void Communicator::broadcast(int root, int tag, detail::Fingerprint type,
   // A larger payload goes straight into each rank's memory. First every rank confirms it is
   // here and ready (so that no rank can leave with a broadcast into its memory still pending),
   // then the payload, in pieces of at most piece_limit() bytes.
-  requests.assign(1, MPI_REQUEST_NULL);
+  std::vector<MPI_Request> requests(1, MPI_REQUEST_NULL);
   check(MPI_Ibarrier(coll_, requests.data()), "MPI_Ibarrier");
   wait_requests(requests, what, false);
   const std::size_t size = frame_.size;
@@ -656,39 +644,33 @@ void Communicator::broadcast(int root, int tag, detail::Fingerprint type,
 
 void Communicator::scatter(int root, int tag, detail::Fingerprint type,
                            detail::ScatterSource* source, detail::ByteSink& sink) {
-  const Waiting what{"scatter", -1, 0, tag};
-  if (rank_ == root) {
-    for (int r = 0; r < size_; ++r) {
-      const detail::ConstBytes part = source->part(r);
-      Frame& frame = frames_[static_cast<std::size_t>(r)];
-      frame = {type, part.size(), tag, run_, {}};
-      if (part.size() <= Frame::inline_capacity && !part.empty()) {
-        std::memcpy(frame.inline_bytes, part.data(), part.size());
-      }
-    }
-  }
+  const Waiting what{{detail::Wait::Kind::collective, tag, -1}};
   std::vector<MPI_Request> requests;
-  if (rank_ == root) {
-    for (int r = 0; r < size_; ++r) {
-      if (r != root) post_frame(r, frames_[static_cast<std::size_t>(r)], requests);
-    }
-    wait_requests(requests, what, false);
-  } else {
-    receive_frame(root, frame_, what);
-  }
   if (rank_ != root) {
+    receive_frame(root, frame_, what);
     check_frame(frame_, root, tag, type);
     const detail::MutableBytes target = sink.prepare(frame_.size);
     if (frame_.size <= Frame::inline_capacity) {
       if (frame_.size > 0) std::memcpy(target.data(), frame_.inline_bytes, frame_.size);
       return;
     }
-    requests.clear();
     post_piece_receives(root, tag, coll_, target.data(), frame_.size, requests);
     wait_requests(requests, what, true);
     return;
   }
-  // Root: every larger block straight from its place, while copying its own.
+  for (int r = 0; r < size_; ++r) {
+    const detail::ConstBytes part = source->part(r);
+    Frame& frame = frames_[static_cast<std::size_t>(r)];
+    frame = {type, part.size(), tag, run_, {}};
+    if (part.size() <= Frame::inline_capacity && !part.empty()) {
+      std::memcpy(frame.inline_bytes, part.data(), part.size());
+    }
+  }
+  for (int r = 0; r < size_; ++r) {
+    if (r != root) post_frame(r, frames_[static_cast<std::size_t>(r)], requests);
+  }
+  wait_requests(requests, what, false);
+  // Every larger block straight from its place, while copying root's own.
   requests.clear();
   for (int r = 0; r < size_; ++r) {
     const detail::ConstBytes part = source->part(r);
@@ -704,7 +686,7 @@ void Communicator::scatter(int root, int tag, detail::Fingerprint type,
 
 void Communicator::gather(int root, int tag, detail::Fingerprint type, detail::ConstBytes mine,
                           detail::GatherSink* sink) {
-  const Waiting what{"gather", -1, 0, tag};
+  const Waiting what{{detail::Wait::Kind::collective, tag, -1}};
   frame_ = {type, mine.size(), tag, run_, {}};
   if (mine.size() <= Frame::inline_capacity && !mine.empty()) {
     std::memcpy(frame_.inline_bytes, mine.data(), mine.size());
@@ -720,20 +702,8 @@ void Communicator::gather(int root, int tag, detail::Fingerprint type, detail::C
     return;
   }
   frames_[static_cast<std::size_t>(root)] = frame_;
-  for (int r = 0; r < size_; ++r) {
-    if (r == root) continue;
-    MPI_Request request = MPI_REQUEST_NULL;
-    check(MPI_Irecv(&frames_[static_cast<std::size_t>(r)], sizeof(Frame), MPI_BYTE, r, frame_tag,
-                    coll_, &request),
-          "MPI_Irecv");
-    requests.push_back(request);
-  }
-  wait_requests(requests, what, true);
-  for (int r = 0; r < size_; ++r) {
-    if (r != root) check_frame(frames_[static_cast<std::size_t>(r)], r, tag, type);
-  }
+  gather_frames(root, tag, type, what);
   // Sizes are known: each block is received straight into its place, in rank order.
-  requests.clear();
   try {
     for (int r = 0; r < size_; ++r) {
       const Frame& frame = frames_[static_cast<std::size_t>(r)];
@@ -754,9 +724,20 @@ void Communicator::gather(int root, int tag, detail::Fingerprint type, detail::C
 }
 
 void Communicator::barrier(int tag) {
-  std::vector<MPI_Request> requests(1);
-  check(MPI_Ibarrier(coll_, requests.data()), "MPI_Ibarrier");
-  wait_requests(requests, {"barrier", -1, 0, tag}, false);
+  // Frames, not MPI_Ibarrier: a rank that is in another collective then receives a frame it
+  // can check (and report), where a barrier would wait forever. Everyone reports to rank 0,
+  // which releases everyone down a tree.
+  const Waiting what{{detail::Wait::Kind::collective, tag, -1}};
+  frame_ = {0, 0, tag, run_, {}};
+  if (rank_ == 0) {
+    gather_frames(0, tag, 0, what);
+  } else {
+    std::vector<MPI_Request> requests;
+    post_frame(0, frame_, requests);
+    wait_requests(requests, what, false);
+  }
+  broadcast_frame(0, what);
+  if (rank_ != 0) check_frame(frame_, 0, tag, 0);
 }
 
 }  // namespace unipar::mpi_detail

@@ -7,12 +7,18 @@
 ///              else Header alone, then the payload in pieces of at most piece_limit() bytes,
 ///              all with the same tag (MPI keeps their order).
 ///   finished = a Finished record with tag finished_tag, sent by every rank to every other at
-///              the end of run: how many messages it sent there and how many collectives it
-///              made. It ends run (nobody leaves before everybody is done) and tells a waiting
-///              rank that a peer will never send again.
-///   collective = a fixed 64-byte Frame {type, size, tag, inline payload} moved by a
-///              non-blocking MPI collective, then, for a larger payload, the payload.
-///   notice   = a failure report on a third communicator, sent by a rank whose function threw.
+///              the end of run: how many messages it sent there and which collectives it
+///              made. It ends run (nobody leaves before everybody is done), tells a waiting
+///              rank that a peer will never send again, and lets every rank check that all
+///              made the same collectives.
+///   left     = an empty message with tag left_tag, sent by a rank to every other when it
+///              finalizes MPI (returning from main, exit, or MPI_Finalize): a rank waiting for
+///              it learns that it never will take part again.
+///   collective = a fixed 64-byte Frame {type, size, tag, run, inline payload} moved point to
+///              point (binomial tree for broadcast, to and from root otherwise), then, for a
+///              larger payload, the payload. A barrier is frames alone.
+///   notice   = a failure record (core/failure.hpp) on a third communicator, sent by a rank
+///              whose function threw.
 #pragma once
 
 #include <mpi.h>
@@ -27,8 +33,12 @@
 #include <utility>
 #include <vector>
 
-#include "core/exception_info.hpp"
+#include "core/backoff.hpp"
+#include "core/checks.hpp"
+#include "core/failure.hpp"
+#include "core/stash.hpp"
 #include "unipar/detail/bytes.hpp"
+#include "unipar/detail/tags.hpp"
 #include "unipar/error.hpp"
 
 namespace unipar::mpi_detail {
@@ -57,7 +67,7 @@ static_assert(sizeof(Frame) == 64);
 /// The end-of-run record every rank sends every other rank.
 struct Finished {
   std::uint64_t messages;     // MPI messages sent to the receiver in this run (this one excluded)
-  std::uint64_t collectives;  // collectives this rank took part in during this run
+  detail::CollectiveLog log;  // the collectives this rank made during this run
 };
 
 /// One process's part in a run over MPI. Replaced by a fresh one (new duplicates of the user's
@@ -68,6 +78,12 @@ class Communicator {
   explicit Communicator(MPI_Comm user);
   /// Frees the duplicates unless MPI is finalized.
   ~Communicator();
+
+  /// Tells every other rank that this one will never take part again (once; best effort).
+  /// Called for every communicator still kept when this process finalizes MPI.
+  void announce_leaving() noexcept;
+  /// This communicator's runs can never complete (a failed run): no announcement either.
+  void abandon() noexcept { abandoned_ = true; }
   Communicator(const Communicator&) = delete;
   Communicator& operator=(const Communicator&) = delete;
 
@@ -82,10 +98,17 @@ class Communicator {
   // ---- run ---------------------------------------------------------------------------------
   /// Ends a run that went well here: tells every rank, waits until every rank did the same and
   /// every message sent to this rank arrived, drops those never received.
-  void finish_run(std::uint64_t collectives);
+  /// What every rank learns when a run ends well here.
+  struct RunEnd {
+    std::vector<detail::CollectiveLog> logs;  // every rank's collectives (for the check)
+    std::vector<std::string> lines;           // on rank 0: the others' collected output
+  };
+  /// `output` (when not null) is sent to rank 0 first; rank 0 gets what every other rank sent,
+  /// in rank order.
+  RunEnd finish_run(const detail::CollectiveLog& log, const std::string* output);
   /// Tells every other rank that this one failed (unless it only relays a failure it was told
   /// about, or already told).
-  void notify_failure(int rank, const detail::ExceptionInfo& info);
+  void notify_failure(const detail::FailureRecord& record);
   /// Whether this run already failed somewhere (then every wait throws the recorded error).
   bool failed() const { return failure_.has_value(); }
   /// The WorkerError recorded for this run's failure (only when failed()).
@@ -95,7 +118,7 @@ class Communicator {
   void send(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes);
   void receive(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink);
   bool probe(int source, int tag);
-  int wait_any(int tag);
+  int wait_for_any(int tag);
 
   // ---- collectives (`tag` names the collective and its sequence number) ---------------------
   void broadcast(int root, int tag, detail::Fingerprint type, detail::ConstBytes root_bytes,
@@ -107,25 +130,17 @@ class Communicator {
   void barrier(int tag);
 
  private:
-  /// A message taken off MPI before anyone asked for it.
-  struct Stashed {
-    detail::Fingerprint type;
-    std::vector<std::byte> payload;
-  };
-  /// What a wait is waiting for, to tell when a finished peer makes it hopeless.
+  /// What a wait is waiting for, to tell when a finished or departed peer makes it hopeless.
   struct Waiting {
-    const char* operation;
-    int source = -1;     // a message from this rank (-1: any)
-    int tag = 0;         // ... with this tag
-    int collective = 0;  // or a collective with this tag (0: none)
-    bool drain = true;   // take in unexpected messages meanwhile (not while receiving pieces)
+    detail::Wait wait;
+    bool drain = true;  // take in unexpected messages meanwhile (not while receiving pieces)
   };
 
   template <class Ready>
   void wait(const Waiting& what, Ready ready);
   /// Waits for `requests` while draining nothing (the transfer that belongs to them is under
   /// way); still watches failure notices when `watch` is set.
-  void wait_requests(std::vector<MPI_Request>& requests, const Waiting& what, bool watch);
+  void wait_requests(std::vector<MPI_Request>& requests, const Waiting& what, bool cancel_on_error);
   /// On an error leaving a wait: cancels receives into user memory and completes them.
   void cancel_receives(std::vector<MPI_Request>& requests);
 
@@ -133,7 +148,8 @@ class Communicator {
   /// when `what` can no longer complete.
   void service(const Waiting& what);
   void poll_notices();
-  /// Takes at most one waiting message off MPI into the stash (or records a Finished).
+  /// Takes at most one waiting message off MPI into the stash (or records a Finished or a
+  /// departure).
   bool drain_one();
   void check_hopeless(const Waiting& what) const;
 
@@ -149,44 +165,47 @@ class Communicator {
                         std::vector<MPI_Request>& requests);
   static std::size_t pieces(std::size_t size);
   void check_frame(const Frame& frame, int from, int tag, detail::Fingerprint type) const;
+  /// Root receives a frame from every other rank (into frames_) and checks them.
+  void gather_frames(int root, int tag, detail::Fingerprint type, const Waiting& what);
+  /// The frame travels from root down a binomial tree (into frame_ on the others).
+  void broadcast_frame(int root, const Waiting& what);
   /// Frames move as point-to-point messages on coll_: for a 64-byte frame between two ranks a
   /// posted receive costs what MPI_Bcast does, a non-blocking MPI collective 2-4 times more.
   void post_frame(int dest, const Frame& frame, std::vector<MPI_Request>& requests);
   void receive_frame(int source, Frame& frame, const Waiting& what);
-
-  std::deque<Stashed>* stashed(int source, int tag);
 
   MPI_Comm data_ = MPI_COMM_NULL;    // messages, Finished records
   MPI_Comm coll_ = MPI_COMM_NULL;    // collectives and their payloads
   MPI_Comm notice_ = MPI_COMM_NULL;  // failure notices
   int rank_ = 0;
   int size_ = 1;
-  bool oversubscribed_ = false;
+  detail::BackoffPolicy policy_;
+  detail::SpinBudget spin_;
 
-  using Stash = std::map<std::pair<int, int>, std::deque<Stashed>>;  // (source, tag) -> messages
-  /// What ranks already in the next run sent while this one ends.
-  struct NextRun {
-    Stash stash;
-    std::vector<std::uint64_t> received;
-    std::vector<std::optional<Finished>> finished;
+  /// What one run has taken in from the other ranks.
+  struct RunState {
+    explicit RunState(int size);
+    detail::MessageStash stash;
+    std::vector<std::uint64_t> received;            // MPI messages taken from each rank
+    std::vector<std::optional<Finished>> finished;  // each rank's Finished, once received
+    std::vector<bool> left;                         // each rank's departure, once received
   };
-  void reset_next_run();
-
-  Stash stash_;
-  std::vector<std::uint64_t> sent_;                // MPI messages sent to each rank in this run
-  std::vector<std::uint64_t> received_;            // MPI messages taken from each rank in this run
-  std::vector<std::optional<Finished>> finished_;  // each rank's Finished, once received
-  NextRun next_;
+  /// What this rank sent to each rank in this run.
+  std::vector<std::uint64_t> sent_;
+  RunState now_;
+  RunState next_;  // what ranks already in the next run sent while this one ends
   std::vector<std::byte> send_buffer_;     // a small message being sent
   std::vector<std::byte> receive_buffer_;  // a small message being received
   Header header_{};                        // a large message's header, until sent
   std::vector<Frame> frames_;              // collective frames (one per rank on root)
   Frame frame_{};
   std::vector<Finished> finished_out_;
-  std::string notice_out_;
+  std::vector<std::byte> notice_out_;
   std::vector<MPI_Request> pending_sends_;  // notices and Finished records
-  std::optional<WorkerError> failure_;
+  std::optional<detail::FailureRecord> failure_;
   std::uint32_t run_ = 0;  // runs finished on this communicator
+  bool abandoned_ = false;
+  bool announced_ = false;
 };
 
 }  // namespace unipar::mpi_detail

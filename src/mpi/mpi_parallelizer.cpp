@@ -8,6 +8,8 @@
 
 #include "core/backend_registry.hpp"
 #include "core/exception_info.hpp"
+#include "core/failure.hpp"
+#include "core/settings.hpp"
 #include "mpi/communicator.hpp"
 
 namespace unipar {
@@ -50,13 +52,15 @@ MPI_Comm checked_communicator(MPI_Comm comm) {
   return comm;
 }
 
-/// The communicators of failed runs, kept until the process ends: operations into their
-/// buffers may still be pending, and while they exist Open MPI cannot give their context id to
-/// a new communicator (a message still in flight on a freed communicator is delivered on the
-/// next one that gets its id: measured with Open MPI 4.1.4).
-std::vector<std::unique_ptr<mpi_detail::Communicator>>& failed_communicators() {
+/// The communicators of failed runs and of destroyed parallelizers, kept until the process
+/// ends: operations into their buffers may still be pending, while they exist Open MPI cannot
+/// give their context id to a new communicator (a message still in flight on a freed
+/// communicator is delivered on the next one that gets its id: measured with Open MPI 4.1.4),
+/// and a destroyed parallelizer's communicator still tells the other ranks, when this process
+/// finalizes MPI, that this rank left.
+void keep_until_exit(std::unique_ptr<mpi_detail::Communicator> comm) {
   static auto* kept = new std::vector<std::unique_ptr<mpi_detail::Communicator>>();
-  return *kept;
+  kept->push_back(std::move(comm));
 }
 
 /// What a failure notice says about the exception that ended this rank's function.
@@ -77,12 +81,15 @@ MpiParallelizer::MpiParallelizer(MPI_Comm comm) : Parallelizer(0, 1), user_comm_
   checked_communicator(comm);
   comm_ = std::make_unique<mpi_detail::Communicator>(comm);
   set_process(comm_->rank(), comm_->size());
-  const char* print = std::getenv("UNIPAR_PRINT");
-  collect_output_ = print != nullptr && std::strcmp(print, "collect") == 0;
+  collect_output_ = detail::print_collect_setting();
 }
 
 MpiParallelizer::~MpiParallelizer() {
-  if (broken_ && comm_) failed_communicators().push_back(std::move(comm_));
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized != 0 || !comm_) return;
+  if (broken_) comm_->abandon();
+  keep_until_exit(std::move(comm_));
 }
 
 mpi_detail::Communicator& MpiParallelizer::communicator_for(const char* operation) {
@@ -97,21 +104,20 @@ void MpiParallelizer::execute(const std::function<void(Parallelizer&)>& body) {
   if (nprocs() == 1) return body(*this);
   if (broken_) {
     // The failed run's operations can never complete: start afresh on new duplicates.
-    failed_communicators().push_back(std::move(comm_));
+    comm_->abandon();
+    keep_until_exit(std::move(comm_));
     comm_ = std::make_unique<mpi_detail::Communicator>(user_comm_);
     broken_ = false;
   }
   try {
     body(*this);
-    if (collect_output_) {
-      // Every rank takes part (the setting is the same everywhere under one launcher).
-      const std::vector<std::string> lines = gather(collected_, 0);
-      collected_.clear();
-      for (std::size_t r = 1; r < lines.size(); ++r) {
-        if (!lines[r].empty()) Parallelizer::write_line(lines[r]);
-      }
-    }
-    comm_->finish_run(collective_count());
+    // Lines collected on the other ranks travel with the end-of-run records, so that they
+    // take no part in the run's collectives.
+    const auto end =
+        comm_->finish_run(collective_log(), collect_output_ && !on_main() ? &collected_ : nullptr);
+    collected_.clear();
+    for (const std::string& line : end.lines) Parallelizer::write_line(line);
+    detail::check_same_collectives(end.logs);
   } catch (...) {
     broken_ = true;
     if (!collected_.empty()) {
@@ -121,7 +127,7 @@ void MpiParallelizer::execute(const std::function<void(Parallelizer&)>& body) {
     const std::exception_ptr error = std::current_exception();
     if (comm_->failed()) throw;  // another rank failed first, and this rank was told
     const detail::ExceptionInfo info = describe_own_failure(error, id());
-    comm_->notify_failure(id(), info);
+    comm_->notify_failure(detail::FailureRecord::thrown(id(), info));
     if (on_main()) throw;  // main sees its own exception, as under fork
     throw WorkerError(id(), getpid(), detail::host_name(), info.type_name, info.message, info.item);
   }
@@ -141,35 +147,35 @@ bool MpiParallelizer::probe_bytes(int source, int tag) {
   return communicator_for("probe").probe(source, tag);
 }
 
-int MpiParallelizer::wait_any(int tag) {
-  return communicator_for("map").wait_any(tag);
+int MpiParallelizer::wait_for_any(int tag) {
+  return communicator_for("wait_for_any").wait_for_any(tag);
 }
 
 void MpiParallelizer::broadcast_bytes(int root, detail::Fingerprint type,
                                       detail::ConstBytes root_bytes, detail::ByteSink* sink) {
   if (nprocs() == 1) return Parallelizer::broadcast_bytes(root, type, root_bytes, sink);
   auto& comm = communicator_for("broadcast");
-  comm.broadcast(root, next_collective_tag(detail::Op::broadcast), type, root_bytes, sink);
+  comm.broadcast(root, next_collective_tag(), type, root_bytes, sink);
 }
 
 void MpiParallelizer::scatter_bytes(int root, detail::Fingerprint type,
                                     detail::ScatterSource* source, detail::ByteSink& sink) {
   if (nprocs() == 1) return Parallelizer::scatter_bytes(root, type, source, sink);
   auto& comm = communicator_for("scatter");
-  comm.scatter(root, next_collective_tag(detail::Op::scatter), type, source, sink);
+  comm.scatter(root, next_collective_tag(), type, source, sink);
 }
 
 void MpiParallelizer::gather_bytes(int root, detail::Fingerprint type, detail::ConstBytes mine,
                                    detail::GatherSink* sink) {
   if (nprocs() == 1) return Parallelizer::gather_bytes(root, type, mine, sink);
   auto& comm = communicator_for("gather");
-  comm.gather(root, next_collective_tag(detail::Op::gather), type, mine, sink);
+  comm.gather(root, next_collective_tag(), type, mine, sink);
 }
 
 void MpiParallelizer::barrier_bytes() {
   if (nprocs() == 1) return Parallelizer::barrier_bytes();
   auto& comm = communicator_for("barrier");
-  comm.barrier(next_collective_tag(detail::Op::barrier));
+  comm.barrier(next_collective_tag());
 }
 
 void MpiParallelizer::write_line(std::string_view line) {

@@ -225,3 +225,54 @@ TEST(Messages, ReceivingTheWrongTypeThrowsAndKeepsTheMessage) {
 
 }  // namespace
 }  // namespace unipar_test
+
+namespace unipar_test {
+namespace {
+
+// probe(source, tag) answers for that tag alone, however many messages with other tags wait
+// unreceived and however they interleave with the probes.
+TEST(Messages, ProbeAnswersForTheTagAskedUnderTrafficOfOtherTags) {
+  const bool ok = unipar::testing::backend().run([](unipar::Parallelizer& p) {
+    const int n = p.nprocs();
+    const int to = (p.id() + 1) % n;
+    const int from = (p.id() + n - 1) % n;
+    constexpr int backlog = 3000;
+    for (int i = 0; i < backlog; ++i) {
+      p.send(i, to, 7 + i % 3);  // tags 7, 8, 9: never 5
+      UNIPAR_CHECK(!p.probe(from, 5));
+    }
+    p.barrier();  // every message of the backlog has been sent
+    for (int i = 0; i < 1000; ++i) UNIPAR_CHECK(!p.probe(from, 5));
+    p.barrier();  // nobody probes any more when the first message with tag 5 is sent
+    p.send(-1, to, 5);
+    while (!p.probe(from, 5)) {
+    }
+    UNIPAR_CHECK(p.receive<int>(from, 5) == -1);
+    for (int i = 0; i < backlog; ++i) UNIPAR_CHECK(p.receive<int>(from, 7 + i % 3) == i);
+    UNIPAR_CHECK(!p.probe(from, 7));
+    return true;
+  });
+  EXPECT_TRUE(ok);
+}
+
+// A process that polls with probe (never blocking) still learns that the run failed.
+TEST(Messages, AFailureReachesAProcessPollingWithProbe) {
+  auto& par = unipar::testing::backend();
+  if (par.nprocs() < 2) GTEST_SKIP() << "needs a second process to fail";
+  try {
+    par.run([](unipar::Parallelizer& p) {
+      if (p.id() == 1) throw std::runtime_error("boom");
+      while (!p.probe(1, 9)) {
+      }
+    });
+    ADD_FAILURE() << "run returned";
+  } catch (const unipar::WorkerError& e) {
+    EXPECT_EQ(e.worker(), 1);
+    EXPECT_EQ(e.message(), "boom");
+  }
+  EXPECT_EQ(par.run([](unipar::Parallelizer& p) { return p.allreduce(1, std::plus<>{}); }),
+            par.nprocs());
+}
+
+}  // namespace
+}  // namespace unipar_test

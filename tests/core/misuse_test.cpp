@@ -3,6 +3,9 @@
 /// bad backend specs, and (where the backend can tell) collectives called in a different order
 /// and messages outside run.
 #include <functional>
+#include <string>
+#include <typeinfo>
+#include <utility>
 
 #include "values.hpp"
 
@@ -196,18 +199,128 @@ TEST(Misuse, MainWaitingForAWorkerWhoseFunctionReturnedIsAUsageErrorUnderFork) {
   }));
 }
 
-TEST(Misuse, MessagesOutsideRunAreUsageErrorsUnderFork) {
-  if (!fork_with_workers()) GTEST_SKIP() << "only the fork backend with workers needs run()";
+/// The message of the UsageError `f()` throws (on main, or carried by a worker's WorkerError),
+/// or "" when it throws nothing of the kind.
+template <class F>
+std::string usage_error_message(F&& f) {
+  try {
+    f();
+  } catch (const UsageError& e) {
+    return e.what();
+  } catch (const unipar::WorkerError& e) {
+    if (e.type_name().find("UsageError") != std::string::npos) return e.message();
+    return "(WorkerError not from a UsageError: " + std::string(e.what()) + ")";
+  } catch (const std::exception& e) {
+    return std::string("(") + typeid(e).name() + ": " + e.what() + ")";
+  }
+  return "";
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// Every backend, serial included: the debugging backend reports what the others report.
+TEST(Misuse, MessagesAndCollectivesOutsideRunAreUsageErrorsNamingTheCall) {
   auto& par = backend();
-  EXPECT_THROW(par.send(1, 1), UsageError);
-  EXPECT_THROW(par.receive<int>(1), UsageError);
-  EXPECT_THROW(par.probe(1), UsageError);
-  EXPECT_THROW(par.barrier(), UsageError);
-  EXPECT_THROW(par.broadcast(1, 0), UsageError);
-  EXPECT_THROW(par.gather(1, 0), UsageError);
+  const std::vector<std::pair<std::string, std::function<void()>>> calls{
+      {"send", [&] { par.send(1, 0); }},
+      {"receive", [&] { par.receive<int>(0); }},
+      {"probe", [&] { par.probe(0); }},
+      {"barrier", [&] { par.barrier(); }},
+      {"broadcast", [&] { par.broadcast(1, 0); }},
+      {"scatter",
+       [&] {
+         par.scatter(std::vector<int>{1, 2}, 0);
+       }},
+      {"gather", [&] { par.gather(1, 0); }},
+      {"gather_blocks", [&] { par.gather_blocks(std::vector<int>{1}, 0); }},
+      {"reduce", [&] { par.reduce(1, std::plus<>{}); }},
+      {"allreduce", [&] { par.allreduce(1, std::plus<>{}); }},
+  };
+  for (const auto& [name, call] : calls) {
+    try {
+      call();
+      ADD_FAILURE() << name << " outside run did not throw";
+    } catch (const UsageError& e) {
+      const std::string what = e.what();
+      EXPECT_TRUE(what.starts_with(name + ":")) << what;
+      EXPECT_TRUE(contains(what, "outside run()")) << what;
+    }
+  }
   // Still fine afterwards.
   EXPECT_EQ(par.run([](Parallelizer& p) { return p.allreduce(2, std::plus<>{}); }),
             2 * par.nprocs());
+}
+
+bool with_workers() {
+  return backend().nprocs() >= 2;
+}
+
+TEST(Misuse, AnAllreduceOnlyMainMakesIsReportedByItsOwnName) {
+  if (!with_workers()) GTEST_SKIP() << "one process makes every collective it calls";
+  const std::string what = usage_error_message([] {
+    backend().run([](Parallelizer& p) {
+      int x = p.id();
+      if (p.on_main()) x = p.allreduce(x, std::plus<>{});
+      p.barrier();
+    });
+  });
+  EXPECT_TRUE(contains(what, "allreduce #1")) << what;
+  EXPECT_TRUE(contains(what, "barrier #1")) << what;
+  EXPECT_FALSE(contains(what, "gather")) << what;
+  EXPECT_EQ(backend().run([](Parallelizer& p) { return p.allreduce(1, std::plus<>{}); }),
+            backend().nprocs());
+}
+
+TEST(Misuse, ACollectiveOnlyRootMadeFailsTheRunNamingItAndWhoSkippedIt) {
+  if (!with_workers()) GTEST_SKIP() << "one process makes every collective it calls";
+  const std::string what = usage_error_message([] {
+    backend().run([](Parallelizer& p) {
+      int x = 5;
+      if (p.on_main()) x = p.broadcast(x);
+      (void)x;
+    });
+  });
+  EXPECT_TRUE(contains(what, "process 0 made broadcast #1")) << what;
+  EXPECT_TRUE(contains(what, "after 0 collectives")) << what;
+  EXPECT_TRUE(contains(what, backend().nprocs() == 2 ? "process 1 returned" : "processes 1"))
+      << what;
+  EXPECT_EQ(backend().run([](Parallelizer& p) { return p.allreduce(1, std::plus<>{}); }),
+            backend().nprocs());
+}
+
+TEST(Misuse, ABarrierOnTheWorkersOnlySaysMainReturnedAfterNoCollective) {
+  if (!with_workers()) GTEST_SKIP() << "needs workers";
+  const std::string what = usage_error_message([] {
+    backend().run([](Parallelizer& p) {
+      if (!p.on_main()) p.barrier();
+    });
+  });
+  EXPECT_TRUE(contains(what, "waits in barrier #1")) << what;
+  EXPECT_TRUE(contains(what, "process 0 returned from its function after 0 collectives")) << what;
+  EXPECT_EQ(backend().run([](Parallelizer& p) { return p.allreduce(1, std::plus<>{}); }),
+            backend().nprocs());
+}
+
+TEST(Misuse, AWrongReceiveTypeNamesBothTypes) {
+  const bool ok = backend().run([](Parallelizer& p) {
+    const int n = p.nprocs();
+    p.send(std::string("text"), (p.id() + 1) % n, 3);
+    const int from = (p.id() + n - 1) % n;
+    std::string what;
+    try {
+      (void)p.receive<double>(from, 3);
+    } catch (const unipar::TypeMismatch& e) {
+      what = e.what();
+    }
+    UNIPAR_CHECK(contains(what, "asked for double"));
+    UNIPAR_CHECK(contains(what, "basic_string<char"));
+    UNIPAR_CHECK(contains(what, "tag 3"));
+    UNIPAR_CHECK(p.receive<std::string>(from, 3) == "text");
+    return true;
+  });
+  EXPECT_TRUE(ok);
 }
 
 }  // namespace

@@ -33,6 +33,7 @@
 #include <tuple>
 #include <vector>
 
+#include "left_behind.hpp"
 #include "unipar/unipar.hpp"
 
 namespace {
@@ -70,44 +71,11 @@ std::vector<pid_t> children_of_this_process() {
   return children;
 }
 
-std::set<std::string> shm_entries() {
-  std::set<std::string> names;
-  if (DIR* shm = opendir("/dev/shm")) {
-    while (const dirent* entry = readdir(shm)) {
-      const std::string name = entry->d_name;
-      if (name != "." && name != "..") names.insert(name);
-    }
-    closedir(shm);
-  }
-  return names;
-}
-
 bool child_signal_is_default() {
   struct sigaction action {};
   sigaction(SIGCHLD, nullptr, &action);
   return action.sa_handler == SIG_DFL;
 }
-
-/// Remembers /dev/shm when made; `check()` says whether anything was left since.
-class LeftBehind {
- public:
-  LeftBehind() : shm_(shm_entries()) {}
-
-  ::testing::AssertionResult check() const {
-    const auto children = children_of_this_process();
-    std::string problems;
-    for (pid_t child : children) problems += " child " + std::to_string(child) + ";";
-    for (const auto& name : shm_entries()) {
-      if (!shm_.contains(name)) problems += " /dev/shm/" + name + ";";
-    }
-    if (!child_signal_is_default()) problems += " the SIGCHLD handler was not restored;";
-    if (problems.empty()) return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure() << "left behind:" << problems;
-  }
-
- private:
-  std::set<std::string> shm_;
-};
 
 // ---- shared notes from the workers --------------------------------------------------------------
 
@@ -131,6 +99,36 @@ void clear_notes() {
   for (auto& pid : notes().pids) pid.store(0);
   notes().failing_pid.store(0);
 }
+
+/// Remembers unipar's /dev/shm entries and the anonymous shared mappings when made; `check()`
+/// says whether anything was left since.
+class LeftBehind {
+ public:
+  LeftBehind() : shm_(unipar_test::unipar_shm_entries()) {
+    (void)notes();  // the tests' own shared page exists before the mappings are counted
+    mappings_ = unipar_test::anonymous_shared_mappings();
+  }
+
+  ::testing::AssertionResult check() const {
+    const auto children = children_of_this_process();
+    std::string problems;
+    for (pid_t child : children) problems += " child " + std::to_string(child) + ";";
+    for (const auto& name : unipar_test::unipar_shm_entries()) {
+      if (!shm_.contains(name)) problems += " /dev/shm/" + name + ";";
+    }
+    const int mappings = unipar_test::anonymous_shared_mappings();
+    if (mappings > mappings_) {
+      problems += " " + std::to_string(mappings - mappings_) + " shared mapping(s);";
+    }
+    if (!child_signal_is_default()) problems += " the SIGCHLD handler was not restored;";
+    if (problems.empty()) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "left behind:" << problems;
+  }
+
+ private:
+  std::set<std::string> shm_;
+  int mappings_ = 0;
+};
 
 // ---- how a worker fails -------------------------------------------------------------------------
 
@@ -736,5 +734,37 @@ TEST(Construction, ProcessCountsAndSpecs) {
   EXPECT_EQ(unipar::make_parallelizer("fork:1")->nprocs(), 1);
   EXPECT_GE(unipar::make_parallelizer("fork")->nprocs(), 1);
 }
+
+// ---- settings: a bad value is an error naming the variable, never a silent default -------------
+
+class BadSetting
+    : public ::testing::TestWithParam<std::tuple<const char*, const char*, const char*>> {};
+
+TEST_P(BadSetting, IsAUsageErrorNamingTheVariableAndTheAcceptedValues) {
+  const auto [name, value, accepted] = GetParam();
+  const LeftBehind left_behind;
+  ASSERT_EQ(setenv(name, value, 1), 0);
+  std::string what;
+  try {
+    ForkParallelizer par(2);
+    par.run([](Parallelizer& p) { p.barrier(); });
+  } catch (const unipar::UsageError& e) {
+    what = e.what();
+  }
+  unsetenv(name);
+  EXPECT_NE(what.find(std::string(name) + "='" + value + "'"), std::string::npos) << what;
+  EXPECT_NE(what.find(accepted), std::string::npos) << what;
+  EXPECT_TRUE(left_behind.check());
+  // Unset, the default works.
+  ForkParallelizer par(2);
+  EXPECT_EQ(par.run([](Parallelizer& p) { return p.allreduce(1, std::plus<>{}); }), 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    ForkVariables, BadSetting,
+    ::testing::Values(std::tuple{"UNIPAR_FORK_SPIN", "lots", "a whole number from 0"},
+                      std::tuple{"UNIPAR_FORK_YIELD", "-3", "a whole number from 0"},
+                      std::tuple{"UNIPAR_FORK_CHANNEL_BYTES", "1M", "a whole number from 4096"},
+                      std::tuple{"UNIPAR_FORK_BIND", "yes", "'core', 'none'"}));
 
 }  // namespace

@@ -15,17 +15,10 @@
 #include <tuple>
 #include <vector>
 
+#include "left_behind.hpp"
 #include "unipar/unipar.hpp"
 
 namespace {
-
-std::set<std::string> shm_entries() {
-  std::set<std::string> names;
-  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm")) {
-    names.insert(entry.path().filename().string());
-  }
-  return names;
-}
 
 /// Reaps any child that has exited (orphaned workers are re-parented to us, the subreaper);
 /// returns whether `pid` is gone.
@@ -43,7 +36,7 @@ class ForkLifetime : public ::testing::TestWithParam<std::tuple<int, Occupation>
 TEST_P(ForkLifetime, WorkersDieWithMain) {
   const auto [nprocs, occupation] = GetParam();
   ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-  const auto shm_before = shm_entries();
+  const auto shm_before = unipar_test::unipar_shm_entries();
   std::array<int, 2> pipe_fds{};
   ASSERT_EQ(pipe(pipe_fds.data()), 0);
 
@@ -87,7 +80,7 @@ TEST_P(ForkLifetime, WorkersDieWithMain) {
     }
     EXPECT_TRUE(gone(worker)) << "worker " << worker << " outlived its main process";
   }
-  EXPECT_EQ(shm_entries(), shm_before);
+  EXPECT_EQ(unipar_test::unipar_shm_entries(), shm_before);
   prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 

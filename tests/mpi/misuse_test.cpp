@@ -202,6 +202,18 @@ TEST(MpiMisuse, ForkAfterMpiInitIsAUsageError) {
   EXPECT_THROW({ unipar::ForkParallelizer par; }, UsageError);
   EXPECT_THROW(unipar::make_parallelizer("fork:2"), UsageError);
   EXPECT_THROW(unipar::make_parallelizer("fork"), UsageError);
+  // Started by mpirun with several ranks, a fork spec is refused before anything forks: every
+  // rank would compute everything once more.
+  if (world_size() > 1) {
+    try {
+      (void)unipar::make_parallelizer("fork:5");
+      ADD_FAILURE() << "fork:5 was accepted under mpirun";
+    } catch (const UsageError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("started by an MPI launcher"), std::string::npos) << what;
+      EXPECT_NE(what.find("UNIPAR_FORK_UNDER_LAUNCHER"), std::string::npos) << what;
+    }
+  }
   // Serial does not fork: still allowed.
   const auto serial = unipar::make_parallelizer("serial");
   EXPECT_EQ(serial->run([](Parallelizer& p) { return p.nprocs(); }), 1);

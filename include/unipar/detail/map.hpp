@@ -61,7 +61,7 @@ class MapRunner {
         f_(f),
         items_(items),
         items_local_(items_local),
-        tag_(par.next_collective_tag(Op::map)) {}
+        tag_(par.next_collective_tag()) {}
 
   std::vector<Result> run() {
     if (par_.nprocs() == 1) return run_alone();
@@ -71,8 +71,8 @@ class MapRunner {
   }
 
  private:
-  static constexpr double target_chunk_ns = 50'000;  // a worker's chunk: at least ~50 us of work
-  static constexpr double own_chunk_ns = 100'000;    // main serves workers about every 100 us
+  static constexpr double target_chunk_ns = 50'000;   // a worker's chunk: at least ~50 us of work
+  static constexpr double own_chunk_ns = 100'000;     // main serves workers about every 100 us
   static constexpr double max_chunk_ns = 20'000'000;  // a chunk: at most ~20 ms of work
 
   using Clock = std::chrono::steady_clock;
@@ -112,7 +112,7 @@ class MapRunner {
         own_chunk =
             std::max<std::size_t>(1, static_cast<std::size_t>(own_chunk_ns / cost_per_item()));
       } else if (active > 0) {
-        active -= serve(par_.wait_any(tag_), results);
+        active -= serve(par_.wait_for_any(tag_), results);
       }
     }
     return results;
@@ -273,9 +273,13 @@ requires MapFunction<F, T> std::vector<std::invoke_result_t<const F&, const T&>>
     // std::vector<bool> has no contiguous storage to hand out: map over one byte per item.
     return map([&f](const std::uint8_t& item) { return f(item != 0); }, as_bytes_of_bools(items));
   } else {
-    if (in_run_) return detail::MapRunner<F, T>(*this, f, items, false).run();
+    if (in_run_) {
+      const Collective collective(*this, detail::Op::map, 0);
+      return detail::MapRunner<F, T>(*this, f, items, false).run();
+    }
     return run([&](Parallelizer& par) {
-      return detail::MapRunner<F, T>(par, f, items, par.workers_share_snapshot()).run();
+      const Collective collective(par, detail::Op::map, 0);
+      return detail::MapRunner<F, T>(par, f, items, par.capabilities().workers_hold_snapshot).run();
     });
   }
 }

@@ -1,0 +1,92 @@
+#include "core/settings.hpp"
+
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "unipar/error.hpp"
+
+namespace unipar::detail {
+namespace {
+
+[[noreturn]] void bad_setting(const char* name, const std::string& value,
+                              const std::string& accepted) {
+  throw UsageError(std::string(name) + "='" + value + "' is not accepted; " + name + " takes " +
+                   accepted + " (or unset it for the default)");
+}
+
+}  // namespace
+
+std::optional<std::string> setting_text(const char* name) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return std::nullopt;
+  return std::string(text);
+}
+
+std::uint64_t setting_number(const char* name, std::uint64_t fallback, std::uint64_t min,
+                             std::uint64_t max) {
+  const auto text = setting_text(name);
+  if (!text) return fallback;
+  std::uint64_t value = 0;
+  const char* end = text->data() + text->size();
+  const auto [stop, error] = std::from_chars(text->data(), end, value);
+  if (error != std::errc{} || stop != end || value < min || value > max) {
+    bad_setting(name, *text,
+                "a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+  }
+  return value;
+}
+
+std::size_t setting_choice(const char* name, std::initializer_list<const char*> choices,
+                           std::size_t fallback) {
+  const auto text = setting_text(name);
+  if (!text) return fallback;
+  std::size_t index = 0;
+  std::string accepted;
+  for (const char* choice : choices) {
+    if (*text == choice) return index;
+    accepted += (index == 0 ? "" : index + 1 == choices.size() ? " or " : ", ");
+    accepted += std::string("'") + choice + "'";
+    ++index;
+  }
+  bad_setting(name, *text, accepted);
+}
+
+std::string backend_setting() {
+  return setting_text("UNIPAR_BACKEND").value_or("auto");
+}
+
+bool print_collect_setting() {
+  return setting_choice("UNIPAR_PRINT", {"immediate", "collect"}, 0) == 1;
+}
+
+std::size_t mpi_piece_bytes_setting() {
+  return setting_number("UNIPAR_MPI_PIECE_BYTES", std::uint64_t{1} << 30, 1,
+                        (std::uint64_t{1} << 31) - 1);
+}
+
+bool fork_bind_setting() {
+  // "core", "1": bind (the default); "none", "0": leave placement to the scheduler.
+  return setting_choice("UNIPAR_FORK_BIND", {"core", "none", "1", "0"}, 0) % 2 == 0;
+}
+
+int fork_spin_setting(int fallback) {
+  return static_cast<int>(
+      setting_number("UNIPAR_FORK_SPIN", static_cast<std::uint64_t>(fallback), 0, 10'000'000));
+}
+
+int fork_yield_setting(int fallback) {
+  return static_cast<int>(
+      setting_number("UNIPAR_FORK_YIELD", static_cast<std::uint64_t>(fallback), 0, 10'000'000));
+}
+
+std::size_t fork_channel_bytes_setting(std::size_t fallback) {
+  return setting_number("UNIPAR_FORK_CHANNEL_BYTES", fallback, 4096, std::uint64_t{1} << 34);
+}
+
+bool fork_under_launcher_setting() {
+  return setting_choice("UNIPAR_FORK_UNDER_LAUNCHER", {"refuse", "allow", "0", "1"}, 0) % 2 == 1;
+}
+
+}  // namespace unipar::detail
