@@ -1,6 +1,7 @@
 // broadcast: main decides the settings, every process gets a copy.
 //   UNIPAR_BACKEND=fork:3 ./unipar_example_broadcast
 #include <string>
+#include <utility>
 
 #include <unipar/unipar.hpp>
 

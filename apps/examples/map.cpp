@@ -1,8 +1,11 @@
 // map: apply a function to every item, in parallel, with dynamic load balancing.
 // Works outside run: the fork backend forks its workers for the call.
 //   UNIPAR_BACKEND=fork:2 ./unipar_example_map
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <numeric>
+#include <string>
 #include <vector>
 
 #include <unipar/unipar.hpp>

@@ -2,6 +2,7 @@
 // Each process sums every nprocs-th term of the harmonic series.
 //   UNIPAR_BACKEND=fork:4 ./unipar_example_reduce
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 
 #include <unipar/unipar.hpp>

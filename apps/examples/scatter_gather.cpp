@@ -1,5 +1,7 @@
 // scatter / gather: split a vector into blocks, work on each block, put it back together.
 //   UNIPAR_BACKEND=fork:3 ./unipar_example_scatter_gather
+#include <cstddef>
+#include <cstdio>
 #include <numeric>
 #include <vector>
 

@@ -47,8 +47,7 @@ struct Capabilities {
 
 namespace detail {
 class MessageStash;
-template <class F, class T>
-class MapRunner;
+class Transport;
 /// Block `index` of `count` items split over `parts`: sizes differ by at most one, larger first.
 struct Block {
   std::size_t begin;
@@ -92,6 +91,8 @@ class Parallelizer {
   bool in_run() const noexcept { return in_run_; }
   /// @return what this backend offers beyond the common contract.
   virtual Capabilities capabilities() const { return {}; }
+  /// @return the byte layer, for the layers built on it (detail: not a user API).
+  detail::Transport transport() noexcept;
 
   /// @brief Calls `f(*this, args...)` on every process (SPMD).
   /// @return on main, main's result; on other MPI ranks, their own result (fork workers never
@@ -354,8 +355,7 @@ class Parallelizer {
   virtual void write_line(std::string_view line);
 
  private:
-  template <class F, class T>
-  friend class detail::MapRunner;
+  friend class detail::Transport;
 
   /// Marks this object as running for the duration of `run`; rejects a nested `run`.
   class RunScope {

@@ -1,6 +1,7 @@
 #include "core/checks.hpp"
 
 #include <algorithm>
+#include <string_view>
 #include <vector>
 
 #include "unipar/detail/type_names.hpp"
@@ -29,8 +30,15 @@ std::string collectives(std::uint64_t count) {
 }
 
 std::string describe_type(Fingerprint type) {
-  const std::string name = type_name_of(type);
-  return name.empty() ? "a type this process never moves" : name;
+  std::string name = type_name_of(type);
+  if (name.empty()) return "a type this program never moves";
+  // The name everybody writes for the one std type that is spelled out in full.
+  static constexpr std::string_view spelled =
+      "std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >";
+  for (auto at = name.find(spelled); at != std::string::npos; at = name.find(spelled, at)) {
+    name.replace(at, spelled.size(), "std::string");
+  }
+  return name;
 }
 
 constexpr const char* same_order = "; every process must call each collective, in the same order";
@@ -51,34 +59,26 @@ std::string describe_tag(int tag) {
 }
 
 std::string describe_wait(int self, const Wait& wait) {
+  const bool collective = is_collective_tag(wait.tag);
+  const bool sending = wait.kind == Wait::Kind::send;
   std::string text = process(self) + " waits ";
   switch (wait.kind) {
     case Wait::Kind::receive:
-      if (is_collective_tag(wait.tag)) {
-        text += "in " + describe_tag(wait.tag) + " for " + process(wait.peer);
-      } else {
-        text += "for " + describe_tag(wait.tag) + " from " + process(wait.peer);
-      }
-      break;
     case Wait::Kind::send:
-      if (is_collective_tag(wait.tag)) {
-        text += "in " + describe_tag(wait.tag) + " to send to " + process(wait.peer);
-      } else {
-        text += "to send " + describe_tag(wait.tag) + " to " + process(wait.peer);
-      }
-      break;
+      // "in barrier #3 for process 0", "to send the message with tag 5 to process 2"
+      text += collective ? "in " + describe_tag(wait.tag) + (sending ? " to send to " : " for ")
+                         : (sending ? "to send " : "for ") + describe_tag(wait.tag) +
+                               (sending ? " to " : " from ");
+      return text + process(wait.peer);
     case Wait::Kind::collective:
-      text += "in " + describe_tag(wait.tag);
-      break;
+      return text + "in " + describe_tag(wait.tag);
     case Wait::Kind::any_message:
-      text += is_collective_tag(wait.tag) ? "in " + describe_tag(wait.tag)
-                                          : "for " + describe_tag(wait.tag) + " from any process";
-      break;
+      return text + (collective ? "in " + describe_tag(wait.tag)
+                                : "for " + describe_tag(wait.tag) + " from any process");
     case Wait::Kind::end_of_run:
-      text += "for the end of run";
       break;
   }
-  return text;
+  return text + "for the end of run";
 }
 
 void throw_order_mismatch(int self, int tag, int peer, int peer_tag) {

@@ -19,6 +19,7 @@
 #include <span>
 #include <vector>
 
+#include "unipar/detail/transport.hpp"
 #include "unipar/parallelizer.hpp"  // map.hpp completes parallelizer.hpp
 
 namespace unipar::detail {
@@ -57,15 +58,15 @@ class MapRunner {
   using Result = std::invoke_result_t<const F&, const T&>;
 
   MapRunner(Parallelizer& par, const F& f, const std::vector<T>& items, bool items_local)
-      : par_(par),
+      : par_(par.transport()),
         f_(f),
         items_(items),
         items_local_(items_local),
-        tag_(par.next_collective_tag()) {}
+        tag_(par_.next_collective_tag()) {}
 
   std::vector<Result> run() {
     if (par_.nprocs() == 1) return run_alone();
-    if (par_.on_main()) return run_main();
+    if (par_.id() == 0) return run_main();
     run_worker();
     return {};
   }
@@ -100,7 +101,7 @@ class MapRunner {
     std::size_t own_chunk = 1;
     while (active > 0) {
       for (int worker = 1; worker < par_.nprocs(); ++worker) {
-        if (par_.probe_bytes(worker, tag_)) active -= serve(worker, results);
+        if (par_.probe(worker, tag_)) active -= serve(worker, results);
       }
       if (next_ < n) {
         const std::size_t count = std::min(own_chunk, n - next_);
@@ -162,13 +163,13 @@ class MapRunner {
 
   void send_items(int worker, std::size_t begin, std::size_t count) {
     if constexpr (Plain<T>) {
-      par_.send_bytes(worker, tag_, fingerprint_v<std::vector<T>>,
-                      std::as_bytes(std::span(items_.data() + begin, count)));
+      par_.send(worker, tag_, fingerprint_v<std::vector<T>>,
+                std::as_bytes(std::span(items_.data() + begin, count)));
     } else {
       const auto first = items_.begin() + static_cast<std::ptrdiff_t>(begin);
       const std::vector<T> slice(first, first + static_cast<std::ptrdiff_t>(count));
       Encoded<std::vector<T>> encoded(slice);
-      par_.send_bytes(worker, tag_, fingerprint_v<std::vector<T>>, encoded.bytes());
+      par_.send(worker, tag_, fingerprint_v<std::vector<T>>, encoded.bytes());
     }
   }
 
@@ -184,11 +185,11 @@ class MapRunner {
         }
       } sink;
       sink.target = std::as_writable_bytes(std::span(results.data() + begin, count));
-      par_.receive_bytes(worker, tag_, fingerprint_v<std::vector<Result>>, sink);
+      par_.receive(worker, tag_, fingerprint_v<std::vector<Result>>, sink);
     } else {
       std::vector<Result> chunk;
       Decoder<std::vector<Result>> decoder(chunk);
-      par_.receive_bytes(worker, tag_, fingerprint_v<std::vector<Result>>, decoder);
+      par_.receive(worker, tag_, fingerprint_v<std::vector<Result>>, decoder);
       decoder.finish();
       if (chunk.size() != count) throw_corrupt("map", "result count");
       std::move(chunk.begin(), chunk.end(), results.begin() + static_cast<std::ptrdiff_t>(begin));
@@ -205,7 +206,7 @@ class MapRunner {
       send_plain(0, report);
       if (report.count > 0) {
         Encoded<std::vector<Result>> encoded(out);
-        par_.send_bytes(0, tag_, fingerprint_v<std::vector<Result>>, encoded.bytes());
+        par_.send(0, tag_, fingerprint_v<std::vector<Result>>, encoded.bytes());
       }
       MapAssignment assignment{};
       receive_plain(0, assignment);
@@ -216,7 +217,7 @@ class MapRunner {
         work = std::span(items_).subspan(assignment.begin, assignment.count);
       } else {
         Decoder<std::vector<T>> decoder(shipped);
-        par_.receive_bytes(0, tag_, fingerprint_v<std::vector<T>>, decoder);
+        par_.receive(0, tag_, fingerprint_v<std::vector<T>>, decoder);
         decoder.finish();
         if (shipped.size() != assignment.count) throw_corrupt("map", "item count");
         work = shipped;
@@ -238,20 +239,20 @@ class MapRunner {
 
   template <class P>
   void send_plain(int to, const P& value) {
-    par_.send_bytes(to, tag_, fingerprint_v<P>, std::as_bytes(std::span<const P, 1>(&value, 1)));
+    par_.send(to, tag_, fingerprint_v<P>, std::as_bytes(std::span<const P, 1>(&value, 1)));
   }
 
   template <class P>
   void receive_plain(int from, P& value) {
     Decoder<P> decoder(value);
-    par_.receive_bytes(from, tag_, fingerprint_v<P>, decoder);
+    par_.receive(from, tag_, fingerprint_v<P>, decoder);
   }
 
   static double elapsed_ns(Clock::time_point start) {
     return std::chrono::duration<double, std::nano>(Clock::now() - start).count();
   }
 
-  Parallelizer& par_;
+  Transport par_;
   const F& f_;
   const std::vector<T>& items_;
   bool items_local_;
