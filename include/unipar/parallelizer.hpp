@@ -127,12 +127,17 @@ class Parallelizer {
   /// @throws TypeMismatch when the message was sent as another type.
   template <class T>
   T receive(int source, int tag = 0) {
-    static_assert(std::is_default_constructible_v<T>,
-                  "unipar: receive<T> creates the T it receives into, and this T has no default "
-                  "constructor; use receive_into(value, source, tag) with an existing object");
-    T value{};
-    receive_into(value, source, tag);
-    return value;
+    if constexpr (!std::is_default_constructible_v<T>) {
+      static_assert(std::is_default_constructible_v<T>,
+                    "unipar: receive<T> creates the T it receives into, and this T has no "
+                    "default constructor; use receive_into(value, source, tag) with an existing "
+                    "object");
+      std::terminate();  // not reached: the program does not compile
+    } else {
+      T value{};
+      receive_into(value, source, tag);
+      return value;
+    }
   }
 
   /// @brief As `receive`, into an existing object (a vector reuses its capacity).
@@ -182,10 +187,12 @@ class Parallelizer {
     if constexpr (std::is_same_v<T, bool>) {
       const auto mine = scatter(as_bytes_of_bools(data), root);
       return {mine.begin(), mine.end()};
-    } else {
+    } else if constexpr (!std::is_default_constructible_v<T>) {
       static_assert(std::is_default_constructible_v<T>,
                     "unipar: scatter<T> creates the T elements of each block, and this T has no "
                     "default constructor; scatter indices or plain records instead");
+      return {};
+    } else {
       const Collective collective(*this, detail::Op::scatter, root);
       using Block = std::vector<T>;
       std::vector<T> mine;
@@ -208,10 +215,12 @@ class Parallelizer {
     if constexpr (std::is_same_v<T, bool>) {
       const auto all = gather<std::uint8_t>(value, root);
       return {all.begin(), all.end()};
-    } else {
+    } else if constexpr (!std::is_default_constructible_v<T>) {
       static_assert(std::is_default_constructible_v<T>,
                     "unipar: gather<T> (and reduce<T>) creates one T per process on root, and "
                     "this T has no default constructor; gather a default-constructible type");
+      return {};
+    } else {
       const Collective collective(*this, detail::Op::gather, root);
       detail::Encoded<T> encoded(value);
       std::vector<T> all;

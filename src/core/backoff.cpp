@@ -13,7 +13,6 @@ Backoff::Phase Backoff::pause() {
       cpu_relax();
       return phase_;
     }
-    budget_.started_yielding();
     phase_ = Phase::yield;
     yield_start_ = std::chrono::steady_clock::now();
   }
@@ -27,15 +26,20 @@ Backoff::Phase Backoff::pause() {
       return phase_;
     }
     phase_ = Phase::sleep;
+    budget_.shrink();
   }
   return phase_;
 }
 
 void Backoff::ended() {
   if (phase_ == Phase::spin) {
-    budget_.ended_spinning();
+    budget_.grow();
   } else if (phase_ == Phase::yield) {
-    budget_.ended_yielding();
+    if (std::chrono::steady_clock::now() - yield_start_ < quick_answer) {
+      budget_.grow();
+    } else {
+      budget_.shrink();
+    }
   }
 }
 

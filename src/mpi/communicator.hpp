@@ -43,6 +43,14 @@
 
 namespace unipar::mpi_detail {
 
+/// Above every tag unipar uses for messages (user tags and collective_tag()).
+constexpr int finished_tag = 0x7FFFFFF0;
+constexpr int left_tag = 0x7FFFFFF1;
+constexpr int output_tag = 0x7FFFFFF2;  // a rank's collected output lines, at the end of run
+constexpr int notice_tag = 1;
+/// Collective frames, on the collectives' communicator (their payloads use collective tags).
+constexpr int frame_tag = 0;
+
 /// Throws unipar::Error naming the MPI call and MPI's description of `code` unless it is
 /// MPI_SUCCESS.
 void check(int code, const char* call);
@@ -138,8 +146,8 @@ class Communicator {
 
   template <class Ready>
   void wait(const Waiting& what, Ready ready);
-  /// Waits for `requests` while draining nothing (the transfer that belongs to them is under
-  /// way); still watches failure notices when `watch` is set.
+  /// Waits for `requests`, looking after notices (and draining unless `what.drain` is false);
+  /// on an error, cancels them first when `cancel_on_error` (receives into user memory).
   void wait_requests(std::vector<MPI_Request>& requests, const Waiting& what, bool cancel_on_error);
   /// On an error leaving a wait: cancels receives into user memory and completes them.
   void cancel_receives(std::vector<MPI_Request>& requests);
@@ -163,6 +171,14 @@ class Communicator {
                            std::vector<MPI_Request>& requests);
   void post_piece_sends(int dest, int tag, MPI_Comm comm, const std::byte* data, std::size_t size,
                         std::vector<MPI_Request>& requests);
+  /// Receives the `size` payload bytes that follow a header from `source` on the message
+  /// communicator into `target`, adding the MPI messages to `counted`.
+  void receive_pieces(int source, int tag, std::byte* target, std::size_t size,
+                      std::uint64_t& counted);
+  /// A frame for `bytes` (inline when they fit), in this run.
+  Frame make_frame(detail::Fingerprint type, detail::ConstBytes bytes, int tag) const;
+  /// Copies an inline payload into `target`; false when the payload follows the frame.
+  static bool take_inline(const Frame& frame, detail::MutableBytes target);
   static std::size_t pieces(std::size_t size);
   void check_frame(const Frame& frame, int from, int tag, detail::Fingerprint type) const;
   /// Root receives a frame from every other rank (into frames_) and checks them.
