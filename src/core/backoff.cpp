@@ -1,18 +1,16 @@
 #include "core/backoff.hpp"
 
 #include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
 
 #include <thread>
 
 namespace unipar::detail {
 
-Backoff::Phase Backoff::pause() {
-  ++rounds_;
+Backoff::Phase Backoff::pause_after_spinning() {
   if (phase_ == Phase::spin) {
-    if (static_cast<std::int64_t>(rounds_) <= budget_.budget()) {
-      cpu_relax();
-      return phase_;
-    }
     phase_ = Phase::yield;
     yield_start_ = std::chrono::steady_clock::now();
   }
@@ -22,8 +20,16 @@ Backoff::Phase Backoff::pause() {
                            std::chrono::steady_clock::now() - yield_start_ < policy_.yield_limit;
     if (count_left && time_left) {
       ++yields_;
+      const auto before = policy_.sleep_when_crowded ? std::chrono::steady_clock::now()
+                                                     : std::chrono::steady_clock::time_point{};
       sched_yield();
-      return phase_;
+      // A yield that took long let another task run on this core: the machine is busy, and
+      // each further yield would hand that task a whole time slice while the peer's answer
+      // waits. Sleeping instead lets the peer's wake-up preempt it.
+      if (!policy_.sleep_when_crowded ||
+          std::chrono::steady_clock::now() - before < crowded_yield) {
+        return phase_;
+      }
     }
     phase_ = Phase::sleep;
     budget_.shrink();
@@ -31,10 +37,8 @@ Backoff::Phase Backoff::pause() {
   return phase_;
 }
 
-void Backoff::ended() {
-  if (phase_ == Phase::spin) {
-    budget_.grow();
-  } else if (phase_ == Phase::yield) {
+void Backoff::ended_after_spinning() {
+  if (phase_ == Phase::yield) {
     if (std::chrono::steady_clock::now() - yield_start_ < quick_answer) {
       budget_.grow();
     } else {
@@ -43,12 +47,16 @@ void Backoff::ended() {
   }
 }
 
-bool oversubscribed(int local_processes) {
+int cores_in_affinity() {
   cpu_set_t set;
-  const int cores = sched_getaffinity(0, sizeof set, &set) == 0
-                        ? CPU_COUNT(&set)
-                        : static_cast<int>(std::thread::hardware_concurrency());
-  return local_processes > cores;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+  return cores_online();
+}
+
+int cores_online() {
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  return online > 0 ? static_cast<int>(online)
+                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
 }  // namespace unipar::detail

@@ -37,9 +37,9 @@ void sleep_on(Doorbell& bell, std::uint32_t seen, std::chrono::milliseconds time
 }
 
 detail::BackoffPolicy fork_backoff_policy(int nprocs) {
-  const bool crowded = detail::oversubscribed(nprocs);
+  const bool crowded = nprocs > detail::cores_in_affinity();
   return {detail::fork_spin_setting(crowded ? 0 : 2000),
-          detail::fork_yield_setting(crowded ? 200 : 50), std::chrono::nanoseconds(0)};
+          detail::fork_yield_setting(crowded ? 200 : 50), std::chrono::nanoseconds(0), true, true};
 }
 
 }  // namespace unipar::fork_detail

@@ -30,13 +30,14 @@ bool running_oversubscribed() {
   int ranks = 0;
   const char* end = local + std::strlen(local);
   const auto [stop, error] = std::from_chars(local, end, ranks);
-  return error == std::errc{} && stop == end && detail::oversubscribed(ranks);
+  // The host's cores, not this rank's affinity mask: mpirun binds each rank to one core.
+  return error == std::errc{} && stop == end && ranks > detail::cores_online();
 }
 
 /// Waiting under MPI is polling: spin while a reply is likely to come soon, then yield the
 /// core for up to 20 ms, then sleep in 50 us naps so that an idle rank costs little CPU.
 detail::BackoffPolicy mpi_backoff_policy(bool oversubscribed) {
-  return {oversubscribed ? 0 : 2000, -1, std::chrono::milliseconds(20)};
+  return {oversubscribed ? 0 : 2000, -1, std::chrono::milliseconds(20), false, false};
 }
 
 /// Every communicator of this process that is not destroyed, so that finalizing MPI can tell
