@@ -32,7 +32,11 @@ bool MessageStash::take(int self, int source, int tag, Fingerprint type, ByteSin
       messages.erase(it);
       return true;
     }
-    if (is_collective_tag(tag) && is_collective_tag(it->tag)) {
+    // Only the collectives' own tags say "another collective" (a backend's internal tags,
+    // such as MPI's end-of-run output, sit above them with no collective kind).
+    if (is_collective_tag(tag) && is_collective_tag(it->tag) &&
+        static_cast<int>(collective_op(tag)) < op_count &&
+        static_cast<int>(collective_op(it->tag)) < op_count) {
       throw_order_mismatch(self, tag, source, it->tag);
     }
   }
