@@ -47,6 +47,7 @@ class ForkParallelizer final : public Parallelizer {
   int wait_for_any(int tag) override;
   void scatter_bytes(int root, detail::Fingerprint type, detail::ScatterSource* source,
                      detail::ByteSink& sink) override;
+  std::atomic<std::uint64_t>* shared_word() override;
 
  private:
   fork_detail::Group& group(const char* operation);

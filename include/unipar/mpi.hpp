@@ -43,13 +43,20 @@ class Communicator;
 class MpiParallelizer final : public Parallelizer {
  public:
   /// @brief Wraps `comm` (any intra-communicator, e.g. a sub-communicator a library is given).
-  /// Initializes MPI (thread level `MPI_THREAD_FUNNELED`) if nobody has and then finalizes it
-  /// once at exit; if the program initialized MPI itself, it does neither.
+  /// Initializes MPI (thread level `MPI_THREAD_SERIALIZED`: `map`'s dispatcher thread calls MPI
+  /// while the calling thread computes) if nobody has and then finalizes it once at exit; if
+  /// the program initialized MPI itself, it does neither (with a thread level below
+  /// `MPI_THREAD_SERIALIZED`, rank 0 then only dispatches in `map` and computes no items).
   /// @throws UsageError for MPI_COMM_NULL, an inter-communicator, or MPI already finalized.
   explicit MpiParallelizer(MPI_Comm comm = MPI_COMM_WORLD);
   ~MpiParallelizer() override;
 
   std::string_view name() const override { return "mpi"; }
+  Capabilities capabilities() const override {
+    return {.workers_hold_snapshot = false,
+            .shares_memory = false,
+            .serialized_threads = serialized_threads_};
+  }
 
   /// @return the communicator this parallelizer was made from (not its private duplicates).
   MPI_Comm communicator() const noexcept { return user_comm_; }
@@ -68,6 +75,7 @@ class MpiParallelizer final : public Parallelizer {
                      detail::ByteSink& sink) override;
   bool probe_bytes(int source, int tag) override;
   int wait_for_any(int tag) override;
+  int poll_any(int tag) override;
   void broadcast_bytes(int root, detail::Fingerprint type, detail::ConstBytes root_bytes,
                        detail::ByteSink* sink) override;
   void scatter_bytes(int root, detail::Fingerprint type, detail::ScatterSource* source,
@@ -78,6 +86,7 @@ class MpiParallelizer final : public Parallelizer {
   void write_line(std::string_view line) override;
 
  private:
+  bool serialized_threads_ = false;  // MPI's thread level is MPI_THREAD_SERIALIZED or more
   mpi_detail::Communicator& communicator_for(const char* operation);
 
   MPI_Comm user_comm_;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <concepts>
 #include <cstdint>
 #include <deque>
@@ -17,9 +18,11 @@
 #include <vector>
 
 #include "unipar/codec.hpp"
+#include "unipar/detail/apply.hpp"
 #include "unipar/detail/bytes.hpp"
 #include "unipar/detail/tags.hpp"
 #include "unipar/error.hpp"
+#include "unipar/map_options.hpp"
 
 namespace unipar {
 
@@ -29,11 +32,19 @@ class Parallelizer;
 template <class F, class... Args>
 concept SpmdFunction = std::invocable<F&, Parallelizer&, Args&...>;
 
-/// A function `map` can apply: `f(item)` returns a transferable value.
+/// A function `map` can apply: `f(item)` returns a transferable value; or, when `item` is a
+/// `std::tuple<A...>` that `f` does not take whole, `f(a...)` does (many-argument tasks).
 template <class F, class T>
-concept MapFunction =
-    std::invocable<const F&, const T&> && Transferable<std::invoke_result_t<const F&, const T&>> &&
-    std::is_default_constructible_v<std::invoke_result_t<const F&, const T&>>;
+concept MapFunction = detail::applicable_v<F, T> && Transferable<detail::item_result_t<F, T>> &&
+    std::is_default_constructible_v<detail::item_result_t<F, T>>;
+
+/// What `map` gives for each item of `items` with `f`.
+template <class F, class T>
+using map_result_t = detail::item_result_t<F, T>;
+
+/// A callback `map_each` can deliver results to: `on_result(index, std::move(result))`.
+template <class C, class F, class T>
+concept ResultCallback = std::invocable<C&, std::size_t, map_result_t<F, T> &&>;
 
 /// What a backend offers beyond the common contract, for the layers built on the byte operations
 /// (the task farm, shared objects).
@@ -43,6 +54,9 @@ struct Capabilities {
   bool workers_hold_snapshot = false;
   /// The processes can map the same memory (fork; the MPI ranks of one node).
   bool shares_memory = false;
+  /// The byte operations may be called from another thread than the one that made the
+  /// parallelizer, one thread at a time (MPI: initialized with MPI_THREAD_SERIALIZED or more).
+  bool serialized_threads = true;
 };
 
 namespace detail {
@@ -297,14 +311,26 @@ class Parallelizer {
 
   /// @brief `f(item)` for every item, in input order, on main; an empty vector elsewhere.
   ///
-  /// Load is balanced dynamically: processes take chunks of items as they become free, chunks
-  /// shrink toward the end and small items are grouped automatically. Outside `run`, the fork
-  /// backend forks its workers for the call; inside `run`, every process calls `map` and the
-  /// items of main are used (the others may pass an empty vector). An exception thrown by `f`
-  /// reaches main as WorkerError with the item's index.
+  /// Load is balanced dynamically: processes claim chunks of items as they become free, chunks
+  /// shrink toward the end and small items are grouped automatically; no process waits for
+  /// main's own computation. Items that are tuples `f` does not take whole are unpacked:
+  /// `f(a, b, c)` (see `zip` and `grid`). Outside `run`, the fork backend forks its workers for
+  /// the call; inside `run`, every process calls `map` and the items of main are used (the
+  /// others may pass an empty vector). An exception thrown by `f` reaches main as WorkerError
+  /// with the item's index.
   template <class F, class T>
-  requires MapFunction<F, T> std::vector<std::invoke_result_t<const F&, const T&>> map(
-      const F& f, const std::vector<T>& items);
+  requires MapFunction<F, T> std::vector<map_result_t<F, T>> map(const F& f,
+                                                                 const std::vector<T>& items,
+                                                                 const MapOptions& options = {});
+
+  /// @brief As `map`, streaming: on main, `on_result(index, std::move(result))` for each item
+  /// as soon as its result reaches main, in completion order, or in input order with
+  /// `options.ordered` (each as soon as all earlier ones were delivered). Workers keep
+  /// computing while `on_result` runs; an exception it throws stops the call and propagates.
+  template <class F, class T, class OnResult>
+  requires MapFunction<F, T> && ResultCallback<OnResult, F, T>
+  void map_each(const F& f, const std::vector<T>& items, OnResult&& on_result,
+                const MapOptions& options = {});
 
   /// @brief Writes one line, prefixed with this process's id; lines from different processes
   /// never interleave.
@@ -347,6 +373,10 @@ class Parallelizer {
   /// Blocks until a message with `tag` from some other process can be received; returns that
   /// process (the lowest id when several can).
   virtual int wait_for_any(int tag) = 0;
+  /// One look of wait_for_any: a process whose message with `tag` can be received now, or -1;
+  /// throws what a wait would when none can ever come (a failure of the run, a peer that
+  /// left). The default probes every other process.
+  virtual int poll_any(int tag);
 
   /// Root's `root_bytes` into `sink` on every other process (`sink` is null on root).
   /// The default sends along a binomial tree of point-to-point messages.
@@ -362,9 +392,16 @@ class Parallelizer {
   virtual void barrier_bytes();
   /// Writes one whole line to standard output.
   virtual void write_line(std::string_view line);
+  /// Inside `run`: a word every process of the run can update atomically (in memory they
+  /// share), zero at the start of the run; null when the processes share no memory.
+  virtual std::atomic<std::uint64_t>* shared_word() { return nullptr; }
 
  private:
   friend class detail::Transport;
+
+  /// map and map_each: the task farm (detail/farm.hpp) with the front end's `store`.
+  template <class F, class T, class Store>
+  void run_farm(const F& f, const std::vector<T>& items, const MapOptions& options, Store& store);
 
   /// Marks this object as running for the duration of `run`; rejects a nested `run`.
   class RunScope {
@@ -477,4 +514,4 @@ class Parallelizer {
 
 }  // namespace unipar
 
-#include "unipar/detail/map.hpp"
+#include "unipar/detail/farm.hpp"

@@ -6,6 +6,8 @@
 #include "unipar/error.hpp"
 #include "unipar/factory.hpp"
 #include "unipar/fork.hpp"
+#include "unipar/map_options.hpp"
 #include "unipar/parallelizer.hpp"
 #include "unipar/serial.hpp"
 #include "unipar/serialization.hpp"
+#include "unipar/tasks.hpp"

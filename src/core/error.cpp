@@ -12,7 +12,7 @@
 
 #include "core/exception_info.hpp"
 #include "unipar/codec.hpp"
-#include "unipar/detail/map.hpp"
+#include "unipar/detail/farm_support.hpp"
 
 namespace unipar {
 namespace {

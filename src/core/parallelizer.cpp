@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <string>
 
 namespace unipar {
 namespace {
@@ -211,9 +212,29 @@ void Parallelizer::barrier_bytes() {
   }
 }
 
+int Parallelizer::poll_any(int tag) {
+  for (int process = 0; process < nprocs_; ++process) {
+    if (process != id_ && probe_bytes(process, tag)) return process;
+  }
+  return -1;
+}
+
 void Parallelizer::write_line(std::string_view line) {
   std::cout.flush();
   std::fflush(stdout);
+  // On a terminal, "\x1b[K" before each '\n' erases the rest of the row: a line that lands on
+  // the row of a task farm's progress line (drawn on stderr, cursor left in column 0) replaces
+  // it instead of leaving its tail behind.
+  static const bool terminal = ::isatty(STDOUT_FILENO) == 1;
+  std::string erasing;
+  if (terminal && line.find('\n') != std::string_view::npos) {
+    erasing.reserve(line.size() + 8);
+    for (const char c : line) {
+      if (c == '\n') erasing += "\x1b[K";
+      erasing += c;
+    }
+    line = erasing;
+  }
   // One write() per line: lines from different processes do not interleave.
   while (!line.empty()) {
     const ssize_t written = ::write(STDOUT_FILENO, line.data(), line.size());

@@ -89,4 +89,15 @@ bool fork_under_launcher_setting() {
   return setting_choice("UNIPAR_FORK_UNDER_LAUNCHER", {"refuse", "allow", "0", "1"}, 0) % 2 == 1;
 }
 
+std::optional<bool> progress_setting() {
+  switch (setting_choice("UNIPAR_PROGRESS", {"0", "1"}, 2)) {
+    case 0:
+      return false;
+    case 1:
+      return true;
+    default:
+      return std::nullopt;
+  }
+}
+
 }  // namespace unipar::detail

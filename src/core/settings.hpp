@@ -15,6 +15,7 @@
 /// | UNIPAR_FORK_YIELD            | 0 .. 10^7                        | by machine           |
 /// | UNIPAR_FORK_CHANNEL_BYTES    | 4096 .. 2^34                     | by process count     |
 /// | UNIPAR_FORK_UNDER_LAUNCHER   | "refuse" (or 0), "allow" (or 1)  | "refuse"             |
+/// | UNIPAR_PROGRESS              | "1" (on), "0" (off)              | by terminal          |
 #pragma once
 
 #include <cstddef>
@@ -54,5 +55,8 @@ std::size_t fork_channel_bytes_setting(std::size_t fallback);
 /// UNIPAR_FORK_UNDER_LAUNCHER=allow: a "fork" spec is accepted in a program an MPI launcher
 /// started with several ranks (each rank then forks workers of its own).
 bool fork_under_launcher_setting();
+/// UNIPAR_PROGRESS: whether a task-farm call with Progress::automatic draws its progress line
+/// ("1": yes, "0": no); nothing when unset (then stderr being a terminal decides).
+std::optional<bool> progress_setting();
 
 }  // namespace unipar::detail

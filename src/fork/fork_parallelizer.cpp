@@ -181,6 +181,10 @@ int ForkParallelizer::wait_for_any(int tag) {
   return group("wait_for_any").wait_for_any(tag);
 }
 
+std::atomic<std::uint64_t>* ForkParallelizer::shared_word() {
+  return &group("shared_word").shared_word();
+}
+
 void ForkParallelizer::scatter_bytes(int root, detail::Fingerprint type,
                                      detail::ScatterSource* source, detail::ByteSink& sink) {
   if (nprocs() == 1) return Parallelizer::scatter_bytes(root, type, source, sink);

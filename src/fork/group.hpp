@@ -4,7 +4,8 @@
 /// Layout of the anonymous shared mapping (created before the fork, so nothing is named in
 /// /dev/shm and the kernel frees it when the last process leaves):
 ///
-///   FailurePage                          the first failure of the run, for everyone to read
+///   FailurePage                          the first failure of the run, for everyone to read,
+///                                        and the run's shared word
 ///   ProcessSlot[nprocs]                  a doorbell, a "finished" flag and collective log each
 ///   ChannelState[nprocs * nprocs]        head/tail of the ring from process i to process j
 ///   ring bytes[nprocs * nprocs][capacity]
@@ -46,6 +47,8 @@ struct FailurePage {
   std::atomic<std::uint32_t> state{0};
   std::uint32_t size = 0;
   std::byte bytes[capacity];
+  /// The run's shared word (Parallelizer::shared_word: the task farm's claim counter).
+  alignas(64) std::atomic<std::uint64_t> word{0};
 };
 
 struct alignas(64) ProcessSlot {
@@ -72,6 +75,8 @@ class Group {
   Group& operator=(const Group&) = delete;
 
   int nprocs() const { return nprocs_; }
+  /// A word every process of the run updates atomically (the task farm's claim counter).
+  std::atomic<std::uint64_t>& shared_word() { return failure_->word; }
 
   // ---- processes (group_processes.cpp) ----------------------------------------------------------
 

@@ -127,6 +127,8 @@ class Communicator {
   void receive(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink);
   bool probe(int source, int tag);
   int wait_for_any(int tag);
+  /// One round of wait_for_any, with its checks: a source, or -1.
+  int poll_any(int tag);
 
   // ---- collectives (`tag` names the collective and its sequence number) ---------------------
   void broadcast(int root, int tag, detail::Fingerprint type, detail::ConstBytes root_bytes,

@@ -201,6 +201,17 @@ bool Communicator::probe(int source, int tag) {
   return now_.stash.contains(source, tag);
 }
 
+int Communicator::poll_any(int tag) {
+  int found = now_.stash.any_source(tag, rank_);
+  if (found >= 0) return found;
+  int flag = 0;
+  MPI_Status status;
+  check(MPI_Iprobe(MPI_ANY_SOURCE, tag, data_, &flag, &status), "MPI_Iprobe");
+  if (flag != 0) return status.MPI_SOURCE;
+  service({{detail::Wait::Kind::any_message, tag, -1}});
+  return now_.stash.any_source(tag, rank_);
+}
+
 int Communicator::wait_for_any(int tag) {
   int found = -1;
   wait({{detail::Wait::Kind::any_message, tag, -1}}, [&] {

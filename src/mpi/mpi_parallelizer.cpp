@@ -35,7 +35,7 @@ void ensure_initialized() {
   }
   if (initialized != 0) return;
   int provided = 0;
-  mpi_detail::check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided),
+  mpi_detail::check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided),
                     "MPI_Init_thread");
   std::atexit(finalize_at_exit);
 }
@@ -82,6 +82,9 @@ MpiParallelizer::MpiParallelizer(MPI_Comm comm) : Parallelizer(0, 1), user_comm_
   comm_ = std::make_unique<mpi_detail::Communicator>(comm);
   set_process(comm_->rank(), comm_->size());
   collect_output_ = detail::print_collect_setting();
+  int level = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&level);
+  serialized_threads_ = level >= MPI_THREAD_SERIALIZED;
 }
 
 MpiParallelizer::~MpiParallelizer() {
@@ -149,6 +152,10 @@ bool MpiParallelizer::probe_bytes(int source, int tag) {
 
 int MpiParallelizer::wait_for_any(int tag) {
   return communicator_for("wait_for_any").wait_for_any(tag);
+}
+
+int MpiParallelizer::poll_any(int tag) {
+  return communicator_for("poll_any").poll_any(tag);
 }
 
 void MpiParallelizer::broadcast_bytes(int root, detail::Fingerprint type,

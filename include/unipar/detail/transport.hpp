@@ -33,6 +33,11 @@ class Transport {
   bool probe(int source, int tag) { return par_.probe_bytes(source, tag); }
   /// Blocks until a message with `tag` from some other process can be received; returns it.
   int wait_for_any(int tag) { return par_.wait_for_any(tag); }
+  /// A process whose message with `tag` can be received now, or -1 (one look of wait_for_any,
+  /// with its checks: it throws when no message can ever come).
+  int poll_any(int tag) { return par_.poll_any(tag); }
+  /// A word every process of the run can update atomically, or null (Parallelizer::shared_word).
+  std::atomic<std::uint64_t>* shared_word() { return par_.shared_word(); }
   /// The tag of the next step of the collective the caller opened (see Parallelizer::map).
   int next_collective_tag() { return par_.next_collective_tag(); }
 

@@ -1,0 +1,590 @@
+/// @file farm.hpp
+/// @brief The task farm: the one engine behind `map` and `map_each` (and the layers after).
+///
+/// Every process claims chunks of items from a claim counter (detail::Claims) as it becomes
+/// free and sends main its results; main computes chunks of its own between taking results in,
+/// and no process ever waits for main's computation to get work:
+///   - fork: the counter is a word in the memory the processes share; a worker claims by
+///     compare-and-swap and main's attention is needed only to take results in;
+///   - MPI (no shared word): the counter lives on main, and a dispatcher thread on main hands
+///     chunks to the workers on request (and ships the items) while main's own thread computes;
+///     workers ask for their next chunk before computing the current one, so that the
+///     dispatcher's answer is there when they need it;
+///   - one process (serial, fork:1, one rank): main alone, in chunks, for the same delivery and
+///     progress.
+/// What happens to results is the front end's Store: CollectResults (map: each result in its
+/// place, plain ones received straight into it) or StreamResults (map_each: `on_result` per
+/// item, in completion order or, ordered, in input order through a reorder buffer).
+///
+/// Protocol (all messages carry the call's collective tag):
+///   fork  main -> worker: FarmOpen{total, items follow} [then every item, when the worker
+///                         does not hold main's snapshot]
+///         worker -> main: FarmMessage{results, begin, count, ns}, the results
+///   MPI   worker -> main: FarmMessage{request, measured items, measured ns}
+///         main -> worker: Span{begin, count} [then the items]; count 0: the call is over
+///         worker -> main: FarmMessage{results, ...}, the results
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "unipar/detail/farm_support.hpp"
+#include "unipar/detail/progress.hpp"
+#include "unipar/detail/transport.hpp"
+#include "unipar/parallelizer.hpp"  // farm.hpp completes parallelizer.hpp
+
+namespace unipar::detail {
+
+struct FarmOpen {
+  std::uint64_t total;
+  std::uint64_t items_follow;
+};
+
+struct FarmMessage {
+  static constexpr std::uint64_t request = 1;
+  static constexpr std::uint64_t results = 2;
+  std::uint64_t kind;
+  std::uint64_t begin;
+  std::uint64_t count;  // results: how many follow; request: items measured so far
+  double nanoseconds;   // results: the chunk's cost; request: the cost of the items measured
+};
+
+/// Results of items [begin, begin + count), in `values`: a view into main's result vector
+/// (map) or into `owned` (map_each).
+template <class R>
+struct Chunk {
+  std::uint64_t begin = 0;
+  std::uint64_t count = 0;
+  std::vector<R> owned;
+  std::span<R> values;
+};
+
+/// map: every result in its place. chunk() may be called from the dispatcher thread.
+template <class R>
+class CollectResults {
+ public:
+  void start(std::size_t total) { results_.resize(total); }
+  Chunk<R> chunk(std::uint64_t begin, std::uint64_t count) {
+    Chunk<R> chunk{begin, count, {}, {}};
+    chunk.values = std::span(results_).subspan(begin, count);
+    return chunk;
+  }
+  void deliver(Chunk<R>&&) {}
+  std::vector<R> take() { return std::move(results_); }
+
+ private:
+  std::vector<R> results_;
+};
+
+/// map_each: `on_result(index, std::move(result))` per item, on main's thread.
+template <class R, class OnResult>
+class StreamResults {
+ public:
+  StreamResults(OnResult& on_result, bool ordered) : on_result_(on_result), ordered_(ordered) {}
+  void start(std::size_t) {}
+  Chunk<R> chunk(std::uint64_t begin, std::uint64_t count) {
+    Chunk<R> chunk{begin, count, std::vector<R>(count), {}};
+    chunk.values = chunk.owned;
+    return chunk;
+  }
+  void deliver(Chunk<R>&& chunk) {
+    if (!ordered_) return emit(chunk);
+    if (chunk.begin != next_) {
+      pending_.emplace(chunk.begin, std::move(chunk));
+      return;
+    }
+    emit(chunk);
+    while (!pending_.empty() && pending_.begin()->first == next_) {
+      auto node = pending_.extract(pending_.begin());
+      emit(node.mapped());
+    }
+  }
+
+ private:
+  void emit(Chunk<R>& chunk) {
+    for (std::size_t i = 0; i < chunk.count; ++i) {
+      std::invoke(on_result_, static_cast<std::size_t>(chunk.begin + i),
+                  std::move(chunk.values[i]));
+    }
+    next_ = chunk.begin + chunk.count;
+  }
+
+  OnResult& on_result_;
+  bool ordered_;
+  std::uint64_t next_ = 0;
+  std::map<std::uint64_t, Chunk<R>> pending_;  // ordered: chunks that arrived early
+};
+
+template <class F, class T, class Store>
+class Farm {
+ public:
+  using Result = item_result_t<F, T>;
+
+  Farm(Parallelizer& par, const F& f, const std::vector<T>& items, bool items_local,
+       const MapOptions& options, Store& store)
+      : t_(par.transport()),
+        f_(f),
+        items_(items),
+        items_local_(items_local),
+        options_(options),
+        store_(store),
+        tag_(t_.next_collective_tag()) {}
+
+  void run() {
+    if (t_.nprocs() == 1) return run_alone();
+    if (std::atomic<std::uint64_t>* word = t_.shared_word()) {
+      return t_.id() == 0 ? run_main_shared(*word) : run_worker_shared(*word);
+    }
+    return t_.id() == 0 ? run_main_served() : run_worker_served();
+  }
+
+ private:
+  // Work per chunk: main takes at most ~100 us at a time, so that it takes results in often;
+  // a worker at least ~50 us (claims stay rare) and at most ~20 ms (a slow item among fast ones
+  // cannot hold a large block back).
+  static constexpr double main_ceiling_ns = 100'000;
+  static constexpr double worker_floor_ns = 50'000;
+  static constexpr double worker_ceiling_ns = 20'000'000;
+  using Clock = std::chrono::steady_clock;
+
+  ChunkSizer main_sizer() const { return {options_.chunk, t_.nprocs(), 0, main_ceiling_ns}; }
+  ChunkSizer worker_sizer() const {
+    return {options_.chunk, t_.nprocs(), worker_floor_ns, worker_ceiling_ns};
+  }
+  std::uint64_t epoch() const { return collective_sequence(tag_); }
+
+  /// Closes the claims and clears the progress line when main leaves the call by an exception.
+  struct OnFailure {
+    Claims& claims;
+    bool armed = true;
+    ~OnFailure() {
+      if (armed) claims.close();
+    }
+  };
+
+  // ---- one process ----------------------------------------------------------------------------
+
+  void run_alone() {
+    const std::uint64_t n = items_.size();
+    store_.start(n);
+    ProgressLine progress(n, options_.progress, options_.label);
+    ChunkSizer sizer = main_sizer();
+    for (std::uint64_t begin = 0; begin < n;) {
+      const std::uint64_t count = sizer.next(n - begin);
+      compute_on_main({begin, count}, sizer);
+      begin += count;
+      progress.update(begin);
+    }
+    progress.finish();
+  }
+
+  /// Main computes a chunk and delivers it.
+  void compute_on_main(Span span, ChunkSizer& sizer) {
+    Chunk<Result> chunk = store_.chunk(span.begin, span.count);
+    const auto start = Clock::now();
+    for (std::uint64_t i = 0; i < span.count; ++i) {
+      try {
+        chunk.values[i] = apply_item(f_, items_[span.begin + i]);
+      } catch (...) {
+        throw_item_failure_on_main(span.begin + i, std::current_exception());
+      }
+    }
+    sizer.record(span.count, elapsed_ns(start));
+    store_.deliver(std::move(chunk));
+  }
+
+  // ---- fork: a shared claim word --------------------------------------------------------------
+
+  void run_main_shared(std::atomic<std::uint64_t>& word) {
+    const std::uint64_t n = items_.size();
+    store_.start(n);
+    Claims claims(word, epoch(), n);
+    claims.open();
+    OnFailure on_failure{claims};
+    open_workers(n);
+    ProgressLine progress(n, options_.progress, options_.label);
+    ChunkSizer sizer = main_sizer();
+    std::uint64_t delivered = 0;
+    while (delivered < n) {
+      const Span span = claims.claim(sizer);
+      if (span.count > 0) {
+        compute_on_main(span, sizer);
+        delivered += span.count;
+        for (int worker = 1; worker < t_.nprocs(); ++worker) {
+          while (t_.probe(worker, tag_)) delivered += take_results(worker);
+        }
+      } else {
+        delivered += take_results(t_.wait_for_any(tag_));
+      }
+      progress.update(delivered);
+    }
+    on_failure.armed = false;
+    progress.finish();
+  }
+
+  void open_workers(std::uint64_t n) {
+    const FarmOpen open{n, items_local_ ? 0U : 1U};
+    if (items_local_) {
+      for (int worker = 1; worker < t_.nprocs(); ++worker) send_plain(worker, open);
+      return;
+    }
+    const Encoded<std::vector<T>> encoded(items_);
+    for (int worker = 1; worker < t_.nprocs(); ++worker) {
+      send_plain(worker, open);
+      t_.send(worker, tag_, fingerprint_v<std::vector<T>>, encoded.bytes());
+    }
+  }
+
+  void run_worker_shared(std::atomic<std::uint64_t>& word) {
+    FarmOpen open{};
+    receive_plain(0, open);
+    std::vector<T> shipped;
+    const std::vector<T>* items = &items_;
+    if (open.items_follow != 0) {
+      receive_items(shipped);
+      items = &shipped;
+    }
+    if (items->size() != open.total) throw_corrupt("map", "item count");
+    Claims claims(word, epoch(), open.total);
+    ChunkSizer sizer = worker_sizer();
+    std::vector<Result> out;
+    for (;;) {
+      const Span span = claims.claim(sizer);
+      if (span.count == 0) return;
+      compute_on_worker(std::span(*items).subspan(span.begin, span.count), span, out, sizer);
+    }
+  }
+
+  // ---- MPI: main's dispatcher thread ----------------------------------------------------------
+
+  /// What the dispatcher hands main's thread: results that arrived, and how it ended.
+  struct Mailbox {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::deque<Chunk<Result>> arrived;
+    std::exception_ptr error;
+    bool finished = false;
+    std::atomic<bool> stop{false};  // main left the call: the dispatcher stops at once
+  };
+
+  void run_main_served() {
+    const std::uint64_t n = items_.size();
+    store_.start(n);
+    std::atomic<std::uint64_t> word{0};
+    Claims claims(word, 0, n);
+    claims.open();
+    ProgressLine progress(n, options_.progress, options_.label);
+    std::uint64_t delivered = 0;
+    if (!t_.capabilities().serialized_threads) {
+      // No thread may call MPI but this one: main dispatches and does not compute.
+      const std::atomic<bool> never{false};
+      dispatch(claims, never, [&](Chunk<Result>&& chunk) {
+        delivered += chunk.count;
+        store_.deliver(std::move(chunk));
+        progress.update(delivered);
+      });
+      progress.finish();
+      return;
+    }
+    Mailbox mailbox;
+    std::thread dispatcher([&] {
+      try {
+        dispatch(claims, mailbox.stop, [&](Chunk<Result>&& chunk) {
+          const std::lock_guard lock(mailbox.mutex);
+          mailbox.arrived.push_back(std::move(chunk));
+          mailbox.changed.notify_one();
+        });
+      } catch (...) {
+        const std::lock_guard lock(mailbox.mutex);
+        mailbox.error = std::current_exception();
+      }
+      const std::lock_guard lock(mailbox.mutex);
+      mailbox.finished = true;
+      mailbox.changed.notify_one();
+    });
+    // However main leaves, the dispatcher is joined first; when main leaves by an exception
+    // it is stopped at once (the workers then learn of the failure from the backend).
+    struct Joiner {
+      Mailbox& mailbox;
+      std::thread& thread;
+      Claims& claims;
+      bool done = false;
+      ~Joiner() {
+        if (done) return;
+        claims.close();
+        mailbox.stop = true;
+        thread.join();
+      }
+    } joiner{mailbox, dispatcher, claims};
+
+    ChunkSizer sizer = main_sizer();
+    std::deque<Chunk<Result>> taken;
+    while (delivered < n) {
+      const Span span = claims.claim(sizer);
+      if (span.count > 0) {
+        compute_on_main(span, sizer);
+        delivered += span.count;
+      }
+      {
+        std::unique_lock lock(mailbox.mutex);
+        if (span.count == 0) {
+          mailbox.changed.wait(lock, [&] { return !mailbox.arrived.empty() || mailbox.finished; });
+        }
+        if (mailbox.error) std::rethrow_exception(mailbox.error);
+        taken.swap(mailbox.arrived);
+        if (taken.empty() && span.count == 0 && mailbox.finished) {
+          throw_corrupt("map", "the dispatcher ended before every result arrived");
+        }
+      }
+      for (; !taken.empty(); taken.pop_front()) {
+        delivered += taken.front().count;
+        store_.deliver(std::move(taken.front()));
+      }
+      progress.update(delivered);
+    }
+    // Every result is in; the dispatcher ends once it has told every worker so.
+    joiner.done = true;
+    dispatcher.join();
+    if (mailbox.error) std::rethrow_exception(mailbox.error);
+    progress.finish();
+  }
+
+  /// Serves the workers' requests and takes their results in until every worker was told the
+  /// call is over and every chunk it was given came back (or `stop`).
+  template <class Deliver>
+  void dispatch(Claims& claims, const std::atomic<bool>& stop, Deliver&& deliver) {
+    IdlePacer pacer;
+    std::vector<ChunkSizer> sizers(static_cast<std::size_t>(t_.nprocs()), worker_sizer());
+    int working = t_.nprocs() - 1;  // workers not yet told that nothing is left
+    std::uint64_t outstanding = 0;  // items handed out whose results have not come back
+    const std::uint64_t n = items_.size();
+    while ((working > 0 || outstanding > 0) && !stop.load(std::memory_order_relaxed)) {
+      // One look with the checks of a wait: a worker that failed or left ends the call.
+      const int worker = t_.poll_any(tag_);
+      if (worker < 0) {
+        pacer.idle();
+        continue;
+      }
+      pacer.busy();
+      FarmMessage message{};
+      receive_plain(worker, message);
+      if (message.kind == FarmMessage::request) {
+        auto& sizer = sizers[static_cast<std::size_t>(worker)];
+        sizer.assign(message.count, message.nanoseconds);
+        const Span span = claims.claim(sizer);
+        send_plain(worker, span);
+        if (span.count == 0) {
+          --working;
+        } else {
+          outstanding += span.count;
+          if (!items_local_) send_items(worker, span);
+        }
+      } else if (message.kind == FarmMessage::results && message.begin + message.count <= n &&
+                 message.count <= outstanding) {
+        Chunk<Result> chunk = store_.chunk(message.begin, message.count);
+        receive_values(worker, chunk.values);
+        outstanding -= message.count;
+        deliver(std::move(chunk));
+      } else {
+        throw_corrupt("map", "farm message");
+      }
+    }
+  }
+
+  void run_worker_served() {
+    ChunkSizer sizer = worker_sizer();
+    std::vector<T> shipped;
+    std::vector<Result> out;
+    const auto request = [&] {
+      send_plain(0,
+                 FarmMessage{FarmMessage::request, 0, sizer.measured_items(), sizer.measured_ns()});
+    };
+    const auto assignment = [&] {
+      Span span{};
+      receive_plain(0, span);
+      if (span.count > 0 && !items_local_) {
+        receive_items(shipped);
+        if (shipped.size() != span.count) throw_corrupt("map", "item count");
+      } else if (span.count > 0 && span.begin + span.count > items_.size()) {
+        throw_corrupt("map", "item range");
+      }
+      return span;
+    };
+    request();
+    for (Span span = assignment(); span.count > 0; span = assignment()) {
+      request();  // the next chunk, asked for now so that its answer waits for this worker
+      const std::span<const T> work =
+          items_local_ ? std::span(items_).subspan(span.begin, span.count) : std::span(shipped);
+      compute_on_worker(work, span, out, sizer);
+    }
+  }
+
+  // ---- both -----------------------------------------------------------------------------------
+
+  /// A worker computes a chunk and sends main its results.
+  void compute_on_worker(std::span<const T> work, Span span, std::vector<Result>& out,
+                         ChunkSizer& sizer) {
+    const auto start = Clock::now();
+    out.resize(work.size());
+    for (std::size_t i = 0; i < work.size(); ++i) {
+      try {
+        out[i] = apply_item(f_, work[i]);
+      } catch (...) {
+        throw ItemFailure(span.begin + i, std::current_exception());
+      }
+    }
+    const double nanoseconds = elapsed_ns(start);
+    sizer.record(span.count, nanoseconds);
+    send_plain(0, FarmMessage{FarmMessage::results, span.begin, span.count, nanoseconds});
+    const Encoded<std::vector<Result>> encoded(out);
+    t_.send(0, tag_, fingerprint_v<std::vector<Result>>, encoded.bytes());
+  }
+
+  /// Main: one worker's chunk of results, delivered; returns how many items it held.
+  std::uint64_t take_results(int worker) {
+    FarmMessage message{};
+    receive_plain(worker, message);
+    if (message.kind != FarmMessage::results || message.begin + message.count > items_.size()) {
+      throw_corrupt("map", "farm message");
+    }
+    Chunk<Result> chunk = store_.chunk(message.begin, message.count);
+    receive_values(worker, chunk.values);
+    store_.deliver(std::move(chunk));
+    return message.count;
+  }
+
+  /// Plain results land straight in `into`; others are decoded, then moved.
+  void receive_values(int worker, std::span<Result> into) {
+    if constexpr (Plain<Result>) {
+      struct Into final : ByteSink {
+        MutableBytes target;
+        MutableBytes prepare(std::size_t size) override {
+          if (size != target.size()) throw_bad_size("map results", target.size(), size);
+          return target;
+        }
+      } sink;
+      sink.target = std::as_writable_bytes(into);
+      t_.receive(worker, tag_, fingerprint_v<std::vector<Result>>, sink);
+    } else {
+      std::vector<Result> values;
+      Decoder<std::vector<Result>> decoder(values);
+      t_.receive(worker, tag_, fingerprint_v<std::vector<Result>>, decoder);
+      decoder.finish();
+      if (values.size() != into.size()) throw_corrupt("map", "result count");
+      std::move(values.begin(), values.end(), into.begin());
+    }
+  }
+
+  void send_items(int worker, Span span) {
+    if constexpr (Plain<T>) {
+      t_.send(worker, tag_, fingerprint_v<std::vector<T>>,
+              std::as_bytes(std::span(items_.data() + span.begin, span.count)));
+    } else {
+      const auto first = items_.begin() + static_cast<std::ptrdiff_t>(span.begin);
+      const std::vector<T> slice(first, first + static_cast<std::ptrdiff_t>(span.count));
+      const Encoded<std::vector<T>> encoded(slice);
+      t_.send(worker, tag_, fingerprint_v<std::vector<T>>, encoded.bytes());
+    }
+  }
+
+  void receive_items(std::vector<T>& items) {
+    Decoder<std::vector<T>> decoder(items);
+    t_.receive(0, tag_, fingerprint_v<std::vector<T>>, decoder);
+    decoder.finish();
+  }
+
+  template <class P>
+  void send_plain(int to, const P& value) {
+    t_.send(to, tag_, fingerprint_v<P>, std::as_bytes(std::span<const P, 1>(&value, 1)));
+  }
+
+  template <class P>
+  void receive_plain(int from, P& value) {
+    Decoder<P> decoder(value);
+    t_.receive(from, tag_, fingerprint_v<P>, decoder);
+  }
+
+  static double elapsed_ns(Clock::time_point start) {
+    return std::chrono::duration<double, std::nano>(Clock::now() - start).count();
+  }
+
+  Transport t_;
+  const F& f_;
+  const std::vector<T>& items_;
+  bool items_local_;
+  const MapOptions& options_;
+  Store& store_;
+  int tag_;
+};
+
+}  // namespace unipar::detail
+
+namespace unipar {
+
+template <class F, class T, class Store>
+void Parallelizer::run_farm(const F& f, const std::vector<T>& items, const MapOptions& options,
+                            Store& store) {
+  if (in_run_) {
+    const Collective collective(*this, detail::Op::map, 0);
+    detail::Farm<F, T, Store>(*this, f, items, false, options, store).run();
+    return;
+  }
+  run([&](Parallelizer& par) {
+    const Collective collective(par, detail::Op::map, 0);
+    const bool local = par.capabilities().workers_hold_snapshot;
+    detail::Farm<F, T, Store>(par, f, items, local, options, store).run();
+  });
+}
+
+template <class F, class T>
+requires MapFunction<F, T> std::vector<map_result_t<F, T>> Parallelizer::map(
+    const F& f, const std::vector<T>& items, const MapOptions& options) {
+  detail::check_transferable<T>();
+  using R = map_result_t<F, T>;
+  if constexpr (std::is_same_v<T, bool>) {
+    // std::vector<bool> has no contiguous storage to hand out: map over one byte per item.
+    return map([&f](const std::uint8_t& item) { return f(item != 0); }, as_bytes_of_bools(items),
+               options);
+  } else if constexpr (std::is_same_v<R, bool>) {
+    const auto bytes =
+        map([&f](const T& item) -> std::uint8_t { return detail::apply_item(f, item) ? 1 : 0; },
+            items, options);
+    return std::vector<bool>(bytes.begin(), bytes.end());
+  } else {
+    detail::CollectResults<R> store;
+    run_farm(f, items, options, store);
+    return store.take();
+  }
+}
+
+template <class F, class T, class OnResult>
+requires MapFunction<F, T> && ResultCallback<OnResult, F, T>
+void Parallelizer::map_each(const F& f, const std::vector<T>& items, OnResult&& on_result,
+                            const MapOptions& options) {
+  detail::check_transferable<T>();
+  using R = map_result_t<F, T>;
+  if constexpr (std::is_same_v<T, bool>) {
+    map_each([&f](const std::uint8_t& item) { return f(item != 0); }, as_bytes_of_bools(items),
+             on_result, options);
+  } else if constexpr (std::is_same_v<R, bool>) {
+    auto relay = [&on_result](std::size_t index, std::uint8_t&& value) {
+      bool result = value != 0;
+      std::invoke(on_result, index, std::move(result));
+    };
+    map_each([&f](const T& item) -> std::uint8_t { return detail::apply_item(f, item) ? 1 : 0; },
+             items, relay, options);
+  } else {
+    using Callback = std::remove_reference_t<OnResult>;
+    detail::StreamResults<R, Callback> store(on_result, options.ordered);
+    run_farm(f, items, options, store);
+  }
+}
+
+}  // namespace unipar

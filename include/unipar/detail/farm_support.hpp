@@ -1,0 +1,110 @@
+/// @file farm_support.hpp
+/// @brief The task farm's parts that are not templates: the claim word, chunk sizing, item
+/// failures and the pacing of MPI's dispatcher thread (compiled once, in src/core/farm.cpp).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+
+namespace unipar::detail {
+
+/// Thrown on a worker when `f(item)` throws; the backend reports it as a WorkerError with the
+/// item's index.
+class ItemFailure : public std::exception {
+ public:
+  ItemFailure(std::size_t item, std::exception_ptr cause) : item_(item), cause_(std::move(cause)) {}
+  const char* what() const noexcept override { return "a map item failed"; }
+  std::size_t item() const noexcept { return item_; }
+  const std::exception_ptr& cause() const noexcept { return cause_; }
+
+ private:
+  std::size_t item_;
+  std::exception_ptr cause_;
+};
+
+/// The WorkerError main reports for an item that failed on main itself.
+[[noreturn]] void throw_item_failure_on_main(std::size_t item, std::exception_ptr cause);
+
+/// A half-open range of items [begin, begin + count); count 0: nothing left.
+struct Span {
+  std::uint64_t begin = 0;
+  std::uint64_t count = 0;
+};
+
+/// How many items a process takes next. Fixed (`MapOptions::chunk`), or guided self-scheduling
+/// (remaining / 2P, shrinking toward the end) between a floor of about `floor_ns` of work and a
+/// ceiling of about `ceiling_ns`, from the cost per item this process measured; the very first
+/// chunk is one item, to measure.
+class ChunkSizer {
+ public:
+  ChunkSizer(std::size_t fixed, int nprocs, double floor_ns, double ceiling_ns) noexcept
+      : fixed_(fixed),
+        nprocs_(static_cast<std::size_t>(nprocs)),
+        floor_ns_(floor_ns),
+        ceiling_ns_(ceiling_ns) {}
+
+  std::size_t next(std::size_t remaining) const noexcept;
+  void record(std::uint64_t count, double nanoseconds) noexcept {
+    items_ += count;
+    nanoseconds_ += nanoseconds;
+  }
+  std::uint64_t measured_items() const noexcept { return items_; }
+  double measured_ns() const noexcept { return nanoseconds_; }
+  /// Takes another process's totals (MPI's dispatcher sizes each worker's chunks by its cost).
+  void assign(std::uint64_t items, double nanoseconds) noexcept {
+    items_ = items;
+    nanoseconds_ = nanoseconds;
+  }
+
+ private:
+  std::size_t fixed_;
+  std::size_t nprocs_;
+  double floor_ns_;
+  double ceiling_ns_;
+  std::uint64_t items_ = 0;
+  double nanoseconds_ = 0;
+};
+
+/// The claim counter of one farm call: the index of the next unclaimed item, in a word every
+/// claimer can update (fork: shared memory; MPI: main's memory, claimed for the workers by the
+/// dispatcher thread). The word's high bits hold the call's epoch (its collective sequence), so
+/// that a process still in an earlier call never takes items of a later one.
+class Claims {
+ public:
+  static constexpr int index_bits = 40;
+  static constexpr std::uint64_t index_mask = (std::uint64_t{1} << index_bits) - 1;
+
+  Claims(std::atomic<std::uint64_t>& word, std::uint64_t epoch, std::uint64_t total) noexcept
+      : word_(word), epoch_(epoch & 0xFFFFFF), total_(total) {}
+
+  /// Main, before any process claims: the call begins at item 0.
+  void open() noexcept { word_.store(epoch_ << index_bits, std::memory_order_release); }
+  /// Takes the next `sizer.next(remaining)` items; count 0 when none are left.
+  Span claim(const ChunkSizer& sizer) noexcept;
+  /// Leaves nothing more to claim (main, when the call fails).
+  void close() noexcept;
+
+ private:
+  std::atomic<std::uint64_t>& word_;
+  std::uint64_t epoch_;
+  std::uint64_t total_;
+};
+
+/// Paces a polling loop that must not take a core from the computation beside it (MPI's
+/// dispatcher thread): polls again at once a few times after traffic, then sleeps, doubling
+/// the sleep up to about half a millisecond while nothing arrives.
+class IdlePacer {
+ public:
+  /// Asks the kernel for fine-grained sleeps on the calling thread.
+  IdlePacer() noexcept;
+  void busy() noexcept { idle_ = 0; }
+  void idle() noexcept;
+
+ private:
+  unsigned idle_ = 0;
+};
+
+}  // namespace unipar::detail
