@@ -48,6 +48,7 @@ class ForkParallelizer final : public Parallelizer {
   void scatter_bytes(int root, detail::Fingerprint type, detail::ScatterSource* source,
                      detail::ByteSink& sink) override;
   std::atomic<std::uint64_t>* shared_word() override;
+  bool tolerate_worker_loss(bool on) override;
 
  private:
   fork_detail::Group& group(const char* operation);

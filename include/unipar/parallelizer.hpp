@@ -395,6 +395,10 @@ class Parallelizer {
   /// Inside `run`: a word every process of the run can update atomically (in memory they
   /// share), zero at the start of the run; null when the processes share no memory.
   virtual std::atomic<std::uint64_t>* shared_word() { return nullptr; }
+  /// Main, inside `run`: while `on`, a worker that dies does not fail the run; main's
+  /// operations with it throw WorkerLost and the others go on (the client/server runner).
+  /// @return whether the backend can (fork: yes; MPI: a dead rank ends the job).
+  virtual bool tolerate_worker_loss(bool /*on*/) { return false; }
 
  private:
   friend class detail::Transport;
@@ -513,5 +517,8 @@ class Parallelizer {
 };
 
 }  // namespace unipar
+
+// Completing Parallelizer, in this order: the transport, then what is built on it.
+#include "unipar/detail/transport_class.hpp"
 
 #include "unipar/detail/farm.hpp"

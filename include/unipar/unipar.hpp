@@ -2,6 +2,7 @@
 /// @brief Everything unipar offers: one Parallelizer API over serial, fork and MPI backends.
 #pragma once
 
+#include "unipar/client_server.hpp"
 #include "unipar/codec.hpp"
 #include "unipar/error.hpp"
 #include "unipar/factory.hpp"

@@ -7,6 +7,8 @@
 
 #include "unipar/detail/farm_support.hpp"
 
+#include "core/exception_info.hpp"
+
 namespace unipar::detail {
 
 std::size_t ChunkSizer::next(std::size_t remaining) const noexcept {
@@ -46,6 +48,11 @@ void Claims::close() noexcept {
       return;
     }
   }
+}
+
+ExceptionText describe_exception_text(std::exception_ptr error) {
+  ExceptionInfo info = describe_exception(std::move(error));
+  return {std::move(info.type_name), std::move(info.message)};
 }
 
 IdlePacer::IdlePacer() noexcept {

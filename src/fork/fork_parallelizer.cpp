@@ -181,6 +181,12 @@ int ForkParallelizer::wait_for_any(int tag) {
   return group("wait_for_any").wait_for_any(tag);
 }
 
+bool ForkParallelizer::tolerate_worker_loss(bool on) {
+  if (!group_ || !on_main()) return false;
+  group_->tolerate_loss(on);
+  return true;
+}
+
 std::atomic<std::uint64_t>* ForkParallelizer::shared_word() {
   return &group("shared_word").shared_word();
 }

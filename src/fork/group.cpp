@@ -44,6 +44,7 @@ Group::Group(int nprocs)
       spin_(policy_.max_spins),
       pids_(static_cast<std::size_t>(nprocs), 0),
       reaped_(new std::atomic<bool>[static_cast<std::size_t>(nprocs)]),
+      lost_(new std::atomic<std::int32_t>[static_cast<std::size_t>(nprocs)]),
       stash_(nprocs),
       partial_(static_cast<std::size_t>(nprocs)),
       finished_seen_(static_cast<std::size_t>(nprocs), 0) {
@@ -69,6 +70,7 @@ Group::Group(int nprocs)
     channels_.emplace_back(&states[i], rings + i * capacity_, capacity_);
   }
   for (std::size_t i = 0; i < n; ++i) reaped_[i].store(i == 0);
+  for (std::size_t i = 0; i < n; ++i) lost_[i].store(0);
 }
 
 Group::~Group() {
@@ -128,6 +130,13 @@ void Group::throw_failure() {
   }
   const std::size_t size = std::min<std::size_t>(failure_->size, FailurePage::capacity);
   detail::FailureRecord::decode({failure_->bytes, size}).raise(self_);
+}
+
+void Group::check_lost(int peer) const {
+  const std::int32_t code = lost_[static_cast<std::size_t>(peer)].load(std::memory_order_acquire);
+  if (code == 0) return;
+  throw WorkerLost(peer, pids_[static_cast<std::size_t>(peer)], (code >> 8) & 0xFF, code & 0xFF,
+                   "it died while main tolerated the loss of a worker");
 }
 
 void Group::check_failure() {

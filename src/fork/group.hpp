@@ -90,6 +90,9 @@ class Group {
   void join();
   /// Main: the run failed; stops every worker (SIGKILL) and reaps them.
   void abort_workers();
+  /// Main: while `on`, a worker that dies does not fail the run: main's operations with that
+  /// worker throw WorkerLost (for good), the others go on, and the end of the run leaves it out.
+  void tolerate_loss(bool on) { tolerate_loss_.store(on); }
 
   // ---- failure (group.cpp) --------------------------------------------------------------------
 
@@ -129,6 +132,11 @@ class Group {
   template <class Ready>
   void wait(Ready&& ready, const detail::Wait& what);
   void check_failure();
+  /// Main: throws WorkerLost when `peer` died while losses were tolerated.
+  void check_lost(int peer) const;
+  bool lost(int peer) const {
+    return lost_[static_cast<std::size_t>(peer)].load(std::memory_order_acquire) != 0;
+  }
   /// Throws when `what` can never end: a peer in finished_seen_ it waits for, or collectives
   /// called in a different order.
   void check_peer(const detail::Wait& what);
@@ -179,6 +187,9 @@ class Group {
   // Main's view of its workers; written by the SIGCHLD handler, hence atomics.
   std::vector<pid_t> pids_;
   std::unique_ptr<std::atomic<bool>[]> reaped_;
+  // Workers that died while losses were tolerated: 1 << 16 | signal << 8 | exit code.
+  std::unique_ptr<std::atomic<std::int32_t>[]> lost_;
+  std::atomic<bool> tolerate_loss_{false};
   struct sigaction previous_child_action_ {};
   bool handler_installed_ = false;
 

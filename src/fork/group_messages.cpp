@@ -44,6 +44,13 @@ void Group::check_peer(const detail::Wait& what) {
   if (self_ != 0 && getppid() != main_pid_) {
     throw WorkerLost(0, main_pid_, 0, 0, "the main process died");
   }
+  if (self_ == 0 && what.peer > 0) check_lost(what.peer);
+  if (self_ == 0 && what.peer < 0 && nprocs_ > 1) {
+    // Waiting for any worker when every one died: none can answer.
+    bool all_lost = true;
+    for (int peer = 1; peer < nprocs_ && all_lost; ++peer) all_lost = lost(peer);
+    if (all_lost) check_lost(1);
+  }
   const bool collective = detail::is_collective_tag(what.tag);
   for (int peer = 0; peer < nprocs_; ++peer) {
     if (peer == self_ || (what.peer >= 0 && peer != what.peer)) continue;
@@ -252,7 +259,10 @@ bool Group::probe(int source, int tag) {
   // drain() stopped before a whole header, or before a header with `tag`; more may have
   // arrived since, so answer for the header that is there now, not for the bytes.
   Channel& in = channel(source, self_);
-  if (in.readable() < sizeof(MessageHeader)) return false;
+  if (in.readable() < sizeof(MessageHeader)) {
+    if (self_ == 0) check_lost(source);  // what it sent before it died was taken first
+    return false;
+  }
   MessageHeader next{};
   in.peek(std::as_writable_bytes(std::span(&next, 1)));
   return next.tag == tag;

@@ -90,6 +90,14 @@ void Group::reap_exited() noexcept {
     if (waitpid(pid, &status, WNOHANG) != pid) continue;
     reaped.store(true);
     if (slot(id).finished.load() != 0) continue;
+    if (tolerate_loss_.load()) {
+      const int signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+      const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+      lost_[static_cast<std::size_t>(id)].store(1 << 16 | (signal & 0xFF) << 8 | (code & 0xFF),
+                                                std::memory_order_release);
+      lost = true;
+      continue;
+    }
     std::uint32_t expected = 0;
     if (failure_->state.compare_exchange_strong(expected, 1)) {
       const detail::FailureFacts facts{detail::FailureKind::lost,
@@ -124,7 +132,7 @@ void Group::join() {
   wait(
       [&] {
         for (int id = 1; id < nprocs_; ++id) {
-          if (slot(id).finished.load(std::memory_order_acquire) == 0) return false;
+          if (!lost(id) && slot(id).finished.load(std::memory_order_acquire) == 0) return false;
         }
         return true;
       },
@@ -133,7 +141,9 @@ void Group::join() {
   remove_child_handler();
   if (worker_failed()) throw_failure();
   std::vector<detail::CollectiveLog> logs;
-  for (int id = 0; id < nprocs_; ++id) logs.push_back(slot(id).log);
+  for (int id = 0; id < nprocs_; ++id) {
+    if (!lost(id)) logs.push_back(slot(id).log);  // a lost worker's log ends where it died
+  }
   detail::check_same_collectives(logs);
 }
 

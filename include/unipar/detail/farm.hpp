@@ -32,7 +32,6 @@
 #include <map>
 #include <mutex>
 #include <span>
-#include <thread>
 #include <vector>
 
 #include "unipar/detail/farm_support.hpp"
@@ -271,7 +270,6 @@ class Farm {
     std::deque<Chunk<Result>> arrived;
     std::exception_ptr error;
     bool finished = false;
-    std::atomic<bool> stop{false};  // main left the call: the dispatcher stops at once
   };
 
   void run_main_served() {
@@ -294,35 +292,24 @@ class Farm {
       return;
     }
     Mailbox mailbox;
-    std::thread dispatcher([&] {
-      try {
-        dispatch(claims, mailbox.stop, [&](Chunk<Result>&& chunk) {
+    // However main leaves, the claims are closed and the dispatcher joined first; when main
+    // leaves by an exception the dispatcher is stopped at once (the workers then learn of the
+    // failure from the backend).
+    OnFailure on_failure{claims};
+    ServiceThread dispatcher(
+        [&](const std::atomic<bool>& stop) {
+          dispatch(claims, stop, [&](Chunk<Result>&& chunk) {
+            const std::lock_guard lock(mailbox.mutex);
+            mailbox.arrived.push_back(std::move(chunk));
+            mailbox.changed.notify_one();
+          });
+        },
+        [&](std::exception_ptr error) {
           const std::lock_guard lock(mailbox.mutex);
-          mailbox.arrived.push_back(std::move(chunk));
+          mailbox.error = std::move(error);
+          mailbox.finished = true;
           mailbox.changed.notify_one();
         });
-      } catch (...) {
-        const std::lock_guard lock(mailbox.mutex);
-        mailbox.error = std::current_exception();
-      }
-      const std::lock_guard lock(mailbox.mutex);
-      mailbox.finished = true;
-      mailbox.changed.notify_one();
-    });
-    // However main leaves, the dispatcher is joined first; when main leaves by an exception
-    // it is stopped at once (the workers then learn of the failure from the backend).
-    struct Joiner {
-      Mailbox& mailbox;
-      std::thread& thread;
-      Claims& claims;
-      bool done = false;
-      ~Joiner() {
-        if (done) return;
-        claims.close();
-        mailbox.stop = true;
-        thread.join();
-      }
-    } joiner{mailbox, dispatcher, claims};
 
     ChunkSizer sizer = main_sizer();
     std::deque<Chunk<Result>> taken;
@@ -350,8 +337,8 @@ class Farm {
       progress.update(delivered);
     }
     // Every result is in; the dispatcher ends once it has told every worker so.
-    joiner.done = true;
-    dispatcher.join();
+    dispatcher.finish();
+    on_failure.armed = false;
     if (mailbox.error) std::rethrow_exception(mailbox.error);
     progress.finish();
   }

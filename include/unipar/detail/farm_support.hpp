@@ -8,6 +8,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <string>
+#include <thread>
+#include <utility>
 
 namespace unipar::detail {
 
@@ -92,6 +95,47 @@ class Claims {
   std::uint64_t epoch_;
   std::uint64_t total_;
 };
+
+/// A thread on main that owns the transport while main's own thread runs the user's code (the
+/// MPI farm's dispatcher, the client/server runner's): `body(stop)` runs in it, and when the
+/// body ends, by returning or throwing, `ended(error)` is called in the thread. Destroying it
+/// (main leaving by an exception) asks the body to stop and joins it; finish() joins without
+/// asking (the body ends by itself).
+class ServiceThread {
+ public:
+  template <class Body, class Ended>
+  ServiceThread(Body body, Ended ended)
+      : thread_([this, body = std::move(body), ended = std::move(ended)]() mutable {
+          std::exception_ptr error;
+          try {
+            body(static_cast<const std::atomic<bool>&>(stop_));
+          } catch (...) {
+            error = std::current_exception();
+          }
+          ended(error);
+        }) {}
+  ~ServiceThread() {
+    stop_.store(true, std::memory_order_relaxed);
+    finish();
+  }
+  ServiceThread(const ServiceThread&) = delete;
+  ServiceThread& operator=(const ServiceThread&) = delete;
+
+  void finish() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+/// The demangled type and what() of an exception (a handler's, reported to main).
+struct ExceptionText {
+  std::string type_name;
+  std::string message;
+};
+ExceptionText describe_exception_text(std::exception_ptr error);
 
 /// Paces a polling loop that must not take a core from the computation beside it (MPI's
 /// dispatcher thread): polls again at once a few times after traffic, then sleeps, doubling

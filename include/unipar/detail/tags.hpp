@@ -20,8 +20,9 @@ enum class Op : int {
   allreduce = 6,
   barrier = 7,
   map = 8,
+  serve = 9,  // ClientServerRunner::run
 };
-inline constexpr int op_count = 9;  // Op values are 1 .. op_count - 1
+inline constexpr int op_count = 10;  // Op values are 1 .. op_count - 1
 
 /// The most steps (messages exchanged under distinct tags) one collective may take.
 inline constexpr int max_collective_steps = 4;
