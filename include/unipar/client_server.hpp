@@ -31,6 +31,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
@@ -55,6 +56,21 @@ struct ServeSignal {
   std::mutex mutex;
   std::condition_variable changed;
   std::vector<const void*> completed;
+  /// How many client calls wait for a response now: while one does, the client's thread is
+  /// idle, and the dispatcher polls without sleeping so that the answer is taken at once.
+  std::atomic<int> waiting{0};
+};
+
+/// Counts a wait of the client's thread in ServeSignal::waiting.
+class Waiting {
+ public:
+  explicit Waiting(ServeSignal& signal) : signal_(signal) { signal_.waiting.fetch_add(1); }
+  ~Waiting() { signal_.waiting.fetch_sub(1); }
+  Waiting(const Waiting&) = delete;
+  Waiting& operator=(const Waiting&) = delete;
+
+ private:
+  ServeSignal& signal_;
 };
 
 template <class T>
@@ -67,12 +83,16 @@ struct FutureState {
   void fulfil(std::optional<T> result, std::exception_ptr failure) {
     {
       const std::lock_guard lock(signal->mutex);
-      value = std::move(result);
-      error = std::move(failure);
-      ready = true;
-      signal->completed.push_back(this);
+      set(std::move(result), std::move(failure));
     }
     signal->changed.notify_all();
+  }
+  /// fulfil() without the lock and the wake-up, for a whole batch under one of each.
+  void set(std::optional<T> result, std::exception_ptr failure) {
+    value = std::move(result);
+    error = std::move(failure);
+    ready = true;
+    signal->completed.push_back(this);
   }
 };
 
@@ -115,6 +135,7 @@ class Future {
   }
   void wait() const {
     check("wait");
+    const detail::Waiting waiting(*state_->signal);
     std::unique_lock lock(state_->signal->mutex);
     state_->signal->changed.wait(lock, [&] { return state_->ready; });
   }
@@ -122,6 +143,7 @@ class Future {
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> timeout) const {
     check("wait_for");
+    const detail::Waiting waiting(*state_->signal);
     std::unique_lock lock(state_->signal->mutex);
     return state_->signal->changed.wait_for(lock, timeout, [&] { return state_->ready; });
   }
@@ -205,6 +227,7 @@ class Completions {
       return true;
     }
     if (waiting_.empty()) return false;
+    const detail::Waiting waiting(*signal_);
     std::unique_lock lock(signal_->mutex);
     for (;;) {
       for (; seen_ < signal_->completed.size(); ++seen_) {
@@ -359,6 +382,8 @@ class ClientServerRunner {
   static constexpr double batch_ceiling_ns = 2'000'000;
   static constexpr std::uint64_t max_batch = 65536;
   static constexpr int batches_in_flight = 2;
+  static constexpr int linger_rounds = 64;
+  static constexpr int eager_rounds = 256;
 
   template <class C>
   auto run_on(Parallelizer& par, C& client) -> std::invoke_result_t<C&, ClientType&> {
@@ -450,6 +475,8 @@ class ClientServerRunner {
     }
     detail::IdlePacer pacer;
     std::size_t outstanding = 0;  // batches sent, not yet answered
+    int lingered = 0;             // rounds with nothing in flight and nothing queued
+    int eager = 0;                // rounds polled at once while the client waits
     int alive = t.nprocs() - 1;
     // A server that died while the backend tolerates it (fork) fails the request it was
     // computing; what it had not begun goes back to the queue for the others.
@@ -497,14 +524,32 @@ class ClientServerRunner {
       }
       if (busy) {
         pacer.busy();
+        eager = 0;
         continue;
       }
       if (outstanding > 0) {
-        pacer.idle();
+        // While the client waits its core is free: poll at once for a while (an answer to a
+        // short request comes within microseconds), then sleep as usual, so that a long wait
+        // does not take a core from the servers.
+        if (front.signal_->waiting.load(std::memory_order_relaxed) > 0 && ++eager < eager_rounds) {
+          std::this_thread::yield();
+        } else {
+          pacer.idle();
+        }
         continue;
       }
-      // Nothing in flight: wait for requests (or the client's return), looking for failures
-      // of the run now and then.
+      // Nothing in flight: a client that just got its answer often asks again at once, so look
+      // at the queue for a few rounds before sleeping on it.
+      if (++lingered < linger_rounds) {
+        std::this_thread::yield();
+        const std::lock_guard lock(front.signal_->mutex);
+        if (front.queue_.empty() && front.closing_) break;
+        if (!front.queue_.empty()) lingered = 0;
+        continue;
+      }
+      lingered = 0;
+      // Then wait for requests (or the client's return), looking for failures of the run now
+      // and then.
       std::unique_lock lock(front.signal_->mutex);
       if (front.queue_.empty() && front.closing_) break;
       front.idle_ = true;
@@ -602,20 +647,28 @@ class ClientServerRunner {
       if (failed.size() != header.failed) detail::throw_corrupt("ClientServerRunner", "failures");
       if (server.pid == 0) receive_identity(t, s, tag, server);
     }
-    std::size_t next_failure = 0;
     std::size_t text_at = 0;
-    for (std::size_t i = 0; i < responses.size(); ++i) {
-      if (next_failure < failed.size() && failed[next_failure] == i) {
-        ++next_failure;
-        const std::string type = take_text(texts, text_at);
-        const std::string message = take_text(texts, text_at);
-        batch.entries[i].state->fulfil(
-            std::nullopt, std::make_exception_ptr(WorkerError(s, server.pid, server.host, type,
-                                                              message, std::nullopt)));
-      } else {
-        batch.entries[i].state->fulfil(std::move(responses[i]), nullptr);
+    std::vector<std::exception_ptr> errors(failed.size());
+    for (auto& error : errors) {
+      const std::string type = take_text(texts, text_at);
+      const std::string message = take_text(texts, text_at);
+      error = std::make_exception_ptr(
+          WorkerError(s, server.pid, server.host, type, message, std::nullopt));
+    }
+    // The whole batch under one lock and one wake-up: a wake-up per response would cost more
+    // than a tiny request.
+    std::size_t next_failure = 0;
+    {
+      const std::lock_guard lock(batch.entries.front().state->signal->mutex);
+      for (std::size_t i = 0; i < responses.size(); ++i) {
+        if (next_failure < failed.size() && failed[next_failure] == i) {
+          batch.entries[i].state->set(std::nullopt, errors[next_failure++]);
+        } else {
+          batch.entries[i].state->set(std::move(responses[i]), nullptr);
+        }
       }
     }
+    batch.entries.front().state->signal->changed.notify_all();
   }
 
   static std::string take_text(const std::string& texts, std::size_t& at) {
