@@ -151,7 +151,10 @@ bool exists(const std::string& path) {
 TEST(ClientServer, AsCompletedYieldsASlowRequestLast) {
   if (backend().nprocs() < 3) GTEST_SKIP() << "needs two servers (one process serves in order)";
   const Markers markers;
-  const std::string done = markers.dir() + "/last";
+  // One directory for all: under MPI every rank made its own, rank 0's is used.
+  const std::string dir =
+      backend().run([&](Parallelizer& par) { return par.broadcast(markers.dir(), 0); });
+  const std::string done = dir + "/last";
   constexpr int count = 40;
   // Request 0 waits until the last request was served (by another server: a server gets one
   // request in each of its first two batches, so the busy one cannot hold the last).
