@@ -24,8 +24,9 @@ struct MapOptions {
   std::size_t chunk = 0;
   /// The progress line (items done / total, rate, elapsed, ETA, label).
   Progress progress = Progress::automatic;
-  /// Shown by the progress line.
-  std::string label;
+  /// Shown by the progress line. (The `{}` keeps GCC's -Wmissing-field-initializers quiet about
+  /// designated initializers that leave it out.)
+  std::string label{};
   /// `map_each` only: call `on_result` in input order, each as soon as all earlier results
   /// have been delivered (Python's `imap`); false: in completion order (`imap_unordered`).
   bool ordered = false;

@@ -156,10 +156,11 @@ TEST(ClientServer, AsCompletedYieldsASlowRequestLast) {
       backend().run([&](Parallelizer& par) { return par.broadcast(markers.dir(), 0); });
   const std::string done = dir + "/last";
   constexpr int count = 40;
-  // Request 0 waits until the last request was served (by another server: a server gets one
-  // request in each of its first two batches, so the busy one cannot hold the last).
+  // Request 0 waits until the client has received the last request's response (served by
+  // another server: a server gets one request in each of its first two batches, so the busy
+  // one cannot hold the last). Waiting for the response, not for the handler, matters: a
+  // handler's result travels back with the rest of its batch.
   ClientServerRunner<int, int> runner(backend(), [&done](const int& i) {
-    if (i == count - 1) touch(done);
     if (i == 0) {
       const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
       while (!exists(done)) {
@@ -169,11 +170,14 @@ TEST(ClientServer, AsCompletedYieldsASlowRequestLast) {
     }
     return i;
   });
-  const auto order = runner.run([](Client<int, int>& client) {
+  const auto order = runner.run([&done](Client<int, int>& client) {
     std::vector<Future<int>> futures;
     for (int i = 0; i < count; ++i) futures.push_back(client.submit(i));
     std::vector<int> seen;
-    for (auto& future : unipar::as_completed(futures)) seen.push_back(future.get());
+    for (auto& future : unipar::as_completed(futures)) {
+      seen.push_back(future.get());
+      if (seen.back() == count - 1) touch(done);
+    }
     return seen;
   });
   if (!holds_main_results()) return;

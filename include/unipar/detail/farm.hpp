@@ -177,15 +177,16 @@ class Farm {
     ChunkSizer sizer = main_sizer();
     for (std::uint64_t begin = 0; begin < n;) {
       const std::uint64_t count = sizer.next(n - begin);
-      compute_on_main({begin, count}, sizer);
+      store_.deliver(compute_on_main({begin, count}, sizer));
       begin += count;
       progress.update(begin);
     }
     progress.finish();
   }
 
-  /// Main computes a chunk and delivers it.
-  void compute_on_main(Span span, ChunkSizer& sizer) {
+  /// Main computes a chunk; the caller delivers it after the results that reached main
+  /// meanwhile (they completed first).
+  Chunk<Result> compute_on_main(Span span, ChunkSizer& sizer) {
     Chunk<Result> chunk = store_.chunk(span.begin, span.count);
     const auto start = Clock::now();
     for (std::uint64_t i = 0; i < span.count; ++i) {
@@ -196,7 +197,7 @@ class Farm {
       }
     }
     sizer.record(span.count, elapsed_ns(start));
-    store_.deliver(std::move(chunk));
+    return chunk;
   }
 
   // ---- fork: a shared claim word --------------------------------------------------------------
@@ -214,11 +215,12 @@ class Farm {
     while (delivered < n) {
       const Span span = claims.claim(sizer);
       if (span.count > 0) {
-        compute_on_main(span, sizer);
-        delivered += span.count;
+        Chunk<Result> own = compute_on_main(span, sizer);
         for (int worker = 1; worker < t_.nprocs(); ++worker) {
           while (t_.probe(worker, tag_)) delivered += take_results(worker);
         }
+        store_.deliver(std::move(own));
+        delivered += span.count;
       } else {
         delivered += take_results(t_.wait_for_any(tag_));
       }
@@ -315,10 +317,8 @@ class Farm {
     std::deque<Chunk<Result>> taken;
     while (delivered < n) {
       const Span span = claims.claim(sizer);
-      if (span.count > 0) {
-        compute_on_main(span, sizer);
-        delivered += span.count;
-      }
+      Chunk<Result> own;
+      if (span.count > 0) own = compute_on_main(span, sizer);
       {
         std::unique_lock lock(mailbox.mutex);
         if (span.count == 0) {
@@ -333,6 +333,10 @@ class Farm {
       for (; !taken.empty(); taken.pop_front()) {
         delivered += taken.front().count;
         store_.deliver(std::move(taken.front()));
+      }
+      if (span.count > 0) {
+        store_.deliver(std::move(own));
+        delivered += span.count;
       }
       progress.update(delivered);
     }
