@@ -10,11 +10,15 @@
 #   bash cmake/quickstart.sh sanitize   the sanitizer job: deps + ASan/UBSan build + ctest
 #                                       in build-asan/
 #   bash cmake/quickstart.sh ci         test, then sanitize (what CI runs: bash .ci/run)
+#   bash cmake/quickstart.sh bench      deps + the benchmarks' own packages + Release build in
+#                                       build-bench/ + bench/compare.py and bench/compare_farm.py
+#                                       (see docs/benchmarks.md; wants an otherwise idle machine)
 #
 # Environment (all optional):
 #   UNIPAR_BUILD_DIR       build directory for demo/test          (default: build)
 #   UNIPAR_ASAN_BUILD_DIR  build directory for sanitize           (default: build-asan)
-#   UNIPAR_BUILD_TYPE      CMAKE_BUILD_TYPE                       (default: RelWithDebInfo)
+#   UNIPAR_BENCH_BUILD_DIR build directory for bench, Release     (default: build-bench)
+#   UNIPAR_BUILD_TYPE      CMAKE_BUILD_TYPE, not for bench        (default: RelWithDebInfo)
 #   UNIPAR_JOBS            parallel compile and test jobs         (default: 2)
 #   UNIPAR_CMAKE_ARGS      extra arguments for the configure step (word-split)
 #   UNIPAR_SKIP_DEPS=1     do not check or install packages
@@ -26,6 +30,7 @@ cd "$ROOT"
 
 BUILD_DIR="${UNIPAR_BUILD_DIR:-build}"
 ASAN_BUILD_DIR="${UNIPAR_ASAN_BUILD_DIR:-build-asan}"
+BENCH_BUILD_DIR="${UNIPAR_BENCH_BUILD_DIR:-build-bench}"
 BUILD_TYPE="${UNIPAR_BUILD_TYPE:-RelWithDebInfo}"
 JOBS="${UNIPAR_JOBS:-2}"
 read -r -a EXTRA_CMAKE_ARGS <<<"${UNIPAR_CMAKE_ARGS:-}"
@@ -40,6 +45,10 @@ REQUIRED_PACKAGES=(
   python3
 )
 OPTIONAL_PACKAGES=(clang-format)
+# Packages only the benchmarks use (installed by `bench` alone; without them a peer is skipped).
+BENCH_PACKAGES=(
+  python3-joblib # joblib's Parallel, a Python peer in bench/farm_python_peer.py
+)
 MIN_BOOST_VERSION=1.74
 
 log() { printf '\n==> %s\n' "$*"; }
@@ -104,6 +113,23 @@ cmd_deps() {
   dpkg --compare-versions "$boost_version" ge "$MIN_BOOST_VERSION" ||
     die "libboost-dev $boost_version is older than $MIN_BOOST_VERSION"
   echo "deps: all required packages are installed (Boost $boost_version)"
+}
+
+# The benchmarks' own packages: best effort, a missing one only drops its peer from the tables.
+cmd_bench_deps() {
+  if [[ "${UNIPAR_SKIP_DEPS:-0}" == 1 ]] || ! command -v dpkg-query >/dev/null 2>&1; then
+    return 0
+  fi
+  local missing=() package
+  for package in "${BENCH_PACKAGES[@]}"; do
+    is_installed "$package" || missing+=("$package")
+  done
+  if ((${#missing[@]} > 0)); then
+    log "installing the benchmarks' packages: ${missing[*]}"
+    { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null &&
+      apt_install "${missing[@]}"; } ||
+      echo "quickstart.sh: note: could not install ${missing[*]} (their peers are skipped)" >&2
+  fi
 }
 
 # ---- configure / build / test -------------------------------------------------------------------
@@ -208,6 +234,20 @@ cmd_sanitize() {
   run_ctest "$ASAN_BUILD_DIR" sanitize
 }
 
+# The benchmarks: a Release build of the library and the bench targets only, then the tables.
+cmd_bench() {
+  cmd_deps
+  cmd_bench_deps
+  local BUILD_TYPE=Release # seen by configure
+  configure "$BENCH_BUILD_DIR" -DUNIPAR_BUILD_BENCH=ON -DUNIPAR_BUILD_TESTS=OFF \
+    -DUNIPAR_BUILD_APPS=OFF
+  build "$BENCH_BUILD_DIR"
+  log "bench/compare.py --build $BENCH_BUILD_DIR --mpi"
+  python3 "$ROOT/bench/compare.py" --build "$BENCH_BUILD_DIR" --mpi
+  log "bench/compare_farm.py --build $BENCH_BUILD_DIR"
+  python3 "$ROOT/bench/compare_farm.py" --build "$BENCH_BUILD_DIR"
+}
+
 # What CI runs: every job runs (a failing test job does not hide sanitizer findings); the exit
 # code is non-zero when any job failed.
 cmd_ci() {
@@ -250,6 +290,7 @@ main() {
     test) cmd_test ;;
     sanitize) cmd_sanitize ;;
     ci) cmd_ci ;;
+    bench) cmd_bench ;;
     -h | --help | help) usage ;;
     *)
       [[ -n "$command" ]] && echo "quickstart.sh: unknown command '$command'" >&2

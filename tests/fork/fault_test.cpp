@@ -767,4 +767,124 @@ INSTANTIATE_TEST_SUITE_P(
                       std::tuple{"UNIPAR_FORK_CHANNEL_BYTES", "1M", "a whole number from 4096"},
                       std::tuple{"UNIPAR_FORK_BIND", "yes", "'core', 'none'"}));
 
+
+class FarmFault : public ::testing::TestWithParam<int> {};
+
+TEST_P(FarmFault, AWorkerKilledDuringMapEachIsWorkerLostAndNothingIsLeft) {
+  const int nprocs = GetParam();
+  const LeftBehind left_behind;
+  ForkParallelizer par(nprocs);
+  clear_notes();
+  const pid_t main_pid = getpid();
+  // The first worker to compute an item dies by SIGKILL; main's items wait until one has, so
+  // that a worker surely takes an item.
+  auto f = [main_pid](int i) {
+    if (getpid() != main_pid) {
+      pid_t none = 0;
+      if (notes().failing_pid.compare_exchange_strong(none, getpid())) die_by(SIGKILL);
+    } else {
+      wait_for([] { return notes().failing_pid.load() != 0; }, "a worker to die");
+    }
+    return i;
+  };
+  std::exception_ptr error;
+  int delivered = 0;
+  try {
+    par.map_each(f, std::vector<int>(100, 1), [&](std::size_t, int&&) { ++delivered; });
+  } catch (...) {
+    error = std::current_exception();
+  }
+  EXPECT_LT(delivered, 100);
+  EXPECT_TRUE(is_expected_failure(error, Failure::killed, std::nullopt, notes().failing_pid.load(),
+                                  "", std::nullopt));
+  EXPECT_TRUE(left_behind.check());
+  EXPECT_EQ(par.map([](int x) { return x + 1; }, std::vector<int>{1, 2, 3}),
+            (std::vector<int>{2, 3, 4}));
+  EXPECT_TRUE(left_behind.check());
+}
+
+TEST_P(FarmFault, AnItemThatThrowsDuringOrderedMapEachIsAWorkerErrorWithItsIndex) {
+  const int nprocs = GetParam();
+  constexpr int failing = 17;
+  const LeftBehind left_behind;
+  ForkParallelizer par(nprocs);
+  clear_notes();
+  const pid_t main_pid = getpid();
+  // Item 17 throws wherever it runs; main's other items wait until it has, so that when main
+  // does not take it a worker fails while main holds results after it for the reorder buffer.
+  auto f = [main_pid](int i) {
+    if (i == failing) fail_now(Failure::thrown, "on item " + std::to_string(i));
+    if (getpid() == main_pid) {
+      wait_for([] { return notes().failing_pid.load() != 0; }, "item 17 to fail");
+    }
+    return i * 2;
+  };
+  std::vector<int> items(60);
+  for (int i = 0; i < 60; ++i) items[static_cast<std::size_t>(i)] = i;
+  std::exception_ptr error;
+  std::vector<std::size_t> order;
+  try {
+    par.map_each(f, items,
+                 [&](std::size_t index, int&& value) {
+                   if (value != static_cast<int>(index) * 2) throw std::logic_error("value");
+                   order.push_back(index);
+                 },
+                 {.chunk = 1, .ordered = true});
+  } catch (...) {
+    error = std::current_exception();
+  }
+  const pid_t failing_pid = notes().failing_pid.load();
+  EXPECT_TRUE(is_expected_failure(error, Failure::thrown, std::nullopt, failing_pid, "on item 17",
+                                  std::size_t{failing}));
+  // Ordered: what was delivered before the failure is a prefix of the input, before item 17.
+  EXPECT_LE(order.size(), std::size_t{failing});
+  for (std::size_t i = 0; i < order.size(); ++i) EXPECT_EQ(order[i], i);
+  EXPECT_TRUE(left_behind.check());
+  EXPECT_EQ(par.map([](int x) { return x * 3; }, std::vector<int>{1, 2, 3}),
+            (std::vector<int>{3, 6, 9}));
+  EXPECT_TRUE(left_behind.check());
+}
+
+INSTANTIATE_TEST_SUITE_P(Fork, FarmFault, ::testing::Values(2, 3, 4), procs_name);
+
+TEST(FarmFault, AnExceptionFromOnResultWithThreeProcessesLeavesNothingAndTheNextMapWorks) {
+  const LeftBehind left_behind;
+  ForkParallelizer par(3);
+  std::vector<int> items(200);
+  for (int i = 0; i < 200; ++i) items[static_cast<std::size_t>(i)] = i;
+  // Items take a millisecond so that the workers are still busy when main stops.
+  auto f = [](int i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return i;
+  };
+  for (const bool ordered : {false, true}) {
+    int delivered = 0;
+    auto stop = [&delivered](std::size_t, int&&) {
+      if (delivered == 5) throw std::out_of_range("enough");
+      ++delivered;
+    };
+    try {
+      par.map_each(f, items, stop, {.ordered = ordered});
+      ADD_FAILURE() << "nothing thrown";
+    } catch (const std::out_of_range& e) {
+      EXPECT_STREQ(e.what(), "enough");
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "another exception: " << e.what();
+    }
+    EXPECT_EQ(delivered, 5);
+    EXPECT_TRUE(left_behind.check());
+    // Inside run: main's own exception comes out of run.
+    delivered = 0;
+    EXPECT_THROW(par.run([&](Parallelizer& p) {
+      p.map_each(f, p.on_main() ? items : std::vector<int>{}, stop, {.ordered = ordered});
+    }),
+                 std::out_of_range);
+    EXPECT_TRUE(left_behind.check());
+    const auto results = par.map([](int x) { return x - 1; }, items);
+    ASSERT_EQ(results.size(), items.size());
+    for (int i = 0; i < 200; ++i) EXPECT_EQ(results[static_cast<std::size_t>(i)], i - 1);
+    EXPECT_TRUE(left_behind.check());
+  }
+}
+
 }  // namespace
