@@ -5,6 +5,7 @@
 #pragma once
 
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +21,26 @@ using Clock = std::chrono::steady_clock;
 
 inline double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+/// Busy work for `microseconds` (the uneven-cost map benchmarks): spins on the steady clock, or,
+/// when there are more processes than cores, on this thread's CPU-time clock (a process that is
+/// descheduled does no work, and wall time would count the time it waited as work done).
+inline void spin(double microseconds, bool cpu_clock) {
+  if (!cpu_clock) {
+    const auto end = Clock::now() + std::chrono::duration<double, std::micro>(microseconds);
+    while (Clock::now() < end) {
+    }
+    return;
+  }
+  auto now = [] {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) * 1e-3;
+  };
+  const double end = now() + microseconds;
+  while (now() < end) {
+  }
 }
 
 /// The 64 MiB payload of the large-transfer benchmarks, as doubles.

@@ -65,24 +65,6 @@ struct Config {
   int cores = 0;  // 0: the machine's
 };
 
-/// Busy work for `microseconds` (see the file comment for the two clocks).
-void spin(double microseconds, bool cpu_clock) {
-  if (!cpu_clock) {
-    const auto end = Clock::now() + std::chrono::duration<double, std::micro>(microseconds);
-    while (Clock::now() < end) {
-    }
-    return;
-  }
-  auto now = [] {
-    timespec t{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) * 1e-3;
-  };
-  const double end = now() + microseconds;
-  while (now() < end) {
-  }
-}
-
 /// The options of every call: the default ones, with the progress line off.
 unipar::MapOptions quiet(bool ordered = false) {
   unipar::MapOptions options;
@@ -177,7 +159,7 @@ void uneven(unipar::Parallelizer& par, const Config& config, const std::string& 
             bool cpu_clock, int cores) {
   const Layout layout = make_layout(name, config.seed);
   const auto work = [cpu_clock](const double& microseconds) {
-    spin(microseconds, cpu_clock);
+    bench::spin(microseconds, cpu_clock);
     return microseconds + 0.5;
   };
   const double total_us = std::accumulate(layout.items.begin(), layout.items.end(), 0.0);
@@ -215,7 +197,7 @@ void first_result(unipar::Parallelizer& par, const Config& config, bool ordered,
   constexpr double item_us = 10'000;
   const std::vector<double> items(count, item_us);
   const auto work = [cpu_clock](const double& microseconds) {
-    spin(microseconds, cpu_clock);
+    bench::spin(microseconds, cpu_clock);
     return microseconds + 0.5;
   };
   Samples first, half, last, call;

@@ -400,26 +400,6 @@ void large_jobs(unipar::Parallelizer& p, const Options& options) {
 
 // ---- e. map over items of uneven cost -----------------------------------------------------------
 
-/// Busy work for `microseconds`: spins on the steady clock, or, when there are more ranks than
-/// cores, on this thread's CPU-time clock (a rank that is descheduled does no work, and wall
-/// time would count the time it waited as work done).
-void spin(double microseconds, bool cpu_clock) {
-  if (!cpu_clock) {
-    const auto end = Clock::now() + std::chrono::duration<double, std::micro>(microseconds);
-    while (Clock::now() < end) {
-    }
-    return;
-  }
-  auto now = [] {
-    timespec t{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) * 1e-3;
-  };
-  const double end = now() + microseconds;
-  while (now() < end) {
-  }
-}
-
 /// 10^5 items: 10 us each, except 1% (1000 items) that take 1000 us (100x). Layout "front": the
 /// slow ones are every 25th item of the first quarter, so a static contiguous split gives the
 /// first rank all of them. Layout "spread": every 100th item.
@@ -439,7 +419,7 @@ void map_job(unipar::Parallelizer& par, const Options& options, const std::strin
   const bool cpu_clock = nprocs > options.cores;
   const std::vector<double> items = uneven_items(layout);  // on every rank
   const auto work = [cpu_clock](const double& microseconds) {
-    spin(microseconds, cpu_clock);
+    bench::spin(microseconds, cpu_clock);
     return microseconds;
   };
   double total_us = 0;

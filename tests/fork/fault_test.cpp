@@ -767,6 +767,17 @@ INSTANTIATE_TEST_SUITE_P(
                       std::tuple{"UNIPAR_FORK_CHANNEL_BYTES", "1M", "a whole number from 4096"},
                       std::tuple{"UNIPAR_FORK_BIND", "yes", "'core', 'none'"}));
 
+// ---- the task farm: map_each ----------------------------------------------------------------
+
+/// Polls `done` every millisecond; throws after 60 s (against a hang, not a timing expectation).
+void wait_for(const std::function<bool()>& done, const char* what) {
+  const auto give_up = Clock::now() + std::chrono::seconds(60);
+  while (!done()) {
+    if (Clock::now() > give_up)
+      throw std::runtime_error(std::string("gave up waiting for ") + what);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
 
 class FarmFault : public ::testing::TestWithParam<int> {};
 
