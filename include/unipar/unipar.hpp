@@ -11,4 +11,5 @@
 #include "unipar/parallelizer.hpp"
 #include "unipar/serial.hpp"
 #include "unipar/serialization.hpp"
+#include "unipar/shared.hpp"
 #include "unipar/tasks.hpp"

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string_view>
 
 #include "unipar/error.hpp"
@@ -17,6 +18,16 @@ namespace {
 }
 
 }  // namespace
+
+std::string size_text(std::uint64_t bytes) {
+  const char* suffixes[] = {"", "K", "M", "G", "T"};
+  int unit = 0;
+  while (unit < 4 && bytes != 0 && bytes % 1024 == 0) {
+    bytes /= 1024;
+    ++unit;
+  }
+  return std::to_string(bytes) + suffixes[unit];
+}
 
 std::optional<std::string> setting_text(const char* name) {
   const char* text = std::getenv(name);
@@ -34,6 +45,32 @@ std::uint64_t setting_number(const char* name, std::uint64_t fallback, std::uint
   if (error != std::errc{} || stop != end || value < min || value > max) {
     bad_setting(name, *text,
                 "a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+  }
+  return value;
+}
+
+std::uint64_t setting_bytes(const char* name, std::uint64_t fallback, std::uint64_t min,
+                            std::uint64_t max) {
+  const auto text = setting_text(name);
+  if (!text) return fallback;
+  std::uint64_t value = 0;
+  const char* end = text->data() + text->size();
+  auto [stop, error] = std::from_chars(text->data(), end, value);
+  int shift = 0;
+  if (error == std::errc{} && end - stop == 1) {
+    const std::string_view suffixes = "KMGT";
+    const auto at = suffixes.find(*stop);
+    if (at != std::string_view::npos) {
+      shift = 10 * static_cast<int>(at + 1);
+      ++stop;
+    }
+  }
+  const bool overflows = shift > 0 && value > (std::numeric_limits<std::uint64_t>::max() >> shift);
+  if (!overflows) value <<= shift;
+  if (error != std::errc{} || stop != end || overflows || value < min || value > max) {
+    bad_setting(name, *text,
+                "a size from " + size_text(min) + " to " + size_text(max) +
+                    " (bytes: a whole number with an optional suffix K, M, G or T, 1K = 1024)");
   }
   return value;
 }
@@ -98,6 +135,11 @@ std::optional<bool> progress_setting() {
     default:
       return std::nullopt;
   }
+}
+
+std::size_t shared_limit_setting() {
+  return setting_bytes("UNIPAR_SHARED_LIMIT", std::uint64_t{1} << 30, std::uint64_t{64} << 10,
+                       std::uint64_t{16} << 40);
 }
 
 }  // namespace unipar::detail

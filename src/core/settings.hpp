@@ -16,6 +16,7 @@
 /// | UNIPAR_FORK_CHANNEL_BYTES    | 4096 .. 2^34                     | by process count     |
 /// | UNIPAR_FORK_UNDER_LAUNCHER   | "refuse" (or 0), "allow" (or 1)  | "refuse"             |
 /// | UNIPAR_PROGRESS              | "1" (on), "0" (off)              | by terminal          |
+/// | UNIPAR_SHARED_LIMIT          | 64K .. 16T bytes (K, M, G, T)    | 1G                   |
 #pragma once
 
 #include <cstddef>
@@ -32,6 +33,14 @@ std::optional<std::string> setting_text(const char* name);
 /// A whole number in [min, max] from variable `name`, or `fallback` when it is unset.
 std::uint64_t setting_number(const char* name, std::uint64_t fallback, std::uint64_t min,
                              std::uint64_t max);
+
+/// A size in bytes in [min, max] from variable `name`: a whole number with an optional binary
+/// suffix K, M, G or T (1K = 1024), or `fallback` when it is unset.
+std::uint64_t setting_bytes(const char* name, std::uint64_t fallback, std::uint64_t min,
+                            std::uint64_t max);
+
+/// `bytes` written with the largest binary suffix that divides it ("64K", "1G", "1000").
+std::string size_text(std::uint64_t bytes);
 
 /// The index in `choices` of variable `name`'s value, or `fallback` when it is unset.
 std::size_t setting_choice(const char* name, std::initializer_list<const char*> choices,
@@ -58,5 +67,8 @@ bool fork_under_launcher_setting();
 /// UNIPAR_PROGRESS: whether a task-farm call with Progress::automatic draws its progress line
 /// ("1": yes, "0": no); nothing when unset (then stderr being a terminal decides).
 std::optional<bool> progress_setting();
+/// UNIPAR_SHARED_LIMIT: the most memory one shared object (SharedArray, SharedDict, SharedList)
+/// may use, in bytes.
+std::size_t shared_limit_setting();
 
 }  // namespace unipar::detail

@@ -107,6 +107,8 @@ class LeftBehind {
   LeftBehind() : shm_(unipar_test::unipar_shm_entries()) {
     (void)notes();  // the tests' own shared page exists before the mappings are counted
     mappings_ = unipar_test::anonymous_shared_mappings();
+    shared_mappings_ = unipar_test::unipar_shared_mappings();
+    shared_descriptors_ = unipar_test::unipar_shared_descriptors();
   }
 
   ::testing::AssertionResult check() const {
@@ -120,6 +122,15 @@ class LeftBehind {
     if (mappings > mappings_) {
       problems += " " + std::to_string(mappings - mappings_) + " shared mapping(s);";
     }
+    const int shared = unipar_test::unipar_shared_mappings();
+    if (shared > shared_mappings_) {
+      problems += " " + std::to_string(shared - shared_mappings_) + " shared object mapping(s);";
+    }
+    const int descriptors = unipar_test::unipar_shared_descriptors();
+    if (descriptors > shared_descriptors_) {
+      problems += " " + std::to_string(descriptors - shared_descriptors_) +
+                  " shared object descriptor(s);";
+    }
     if (!child_signal_is_default()) problems += " the SIGCHLD handler was not restored;";
     if (problems.empty()) return ::testing::AssertionSuccess();
     return ::testing::AssertionFailure() << "left behind:" << problems;
@@ -128,6 +139,8 @@ class LeftBehind {
  private:
   std::set<std::string> shm_;
   int mappings_ = 0;
+  int shared_mappings_ = 0;
+  int shared_descriptors_ = 0;
 };
 
 // ---- how a worker fails -------------------------------------------------------------------------
@@ -767,7 +780,8 @@ INSTANTIATE_TEST_SUITE_P(
                       std::tuple{"UNIPAR_FORK_CHANNEL_BYTES", "1M", "a whole number from 4096"},
                       std::tuple{"UNIPAR_FORK_BIND", "yes", "'core', 'none'"}));
 
-// ---- the task farm: map_each ----------------------------------------------------------------
+// ---- the task farm: map_each
+// ----------------------------------------------------------------------
 
 /// Polls `done` every millisecond; throws after 60 s (against a hang, not a timing expectation).
 void wait_for(const std::function<bool()>& done, const char* what) {
@@ -896,6 +910,231 @@ TEST(FarmFault, AnExceptionFromOnResultWithThreeProcessesLeavesNothingAndTheNext
     for (int i = 0; i < 200; ++i) EXPECT_EQ(results[static_cast<std::size_t>(i)], i - 1);
     EXPECT_TRUE(left_behind.check());
   }
+}
+
+// ---- shared objects: a process killed holding an object's lock ---------------------------------
+
+/// Waits until another process has raised `flags[index]` to `value` (bounded, so that a broken
+/// lock fails the test instead of hanging it; not a timing assertion).
+bool wait_for_flag(const unipar::SharedArray<int>& flags, std::size_t index, int value) {
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (std::atomic_ref<int>(flags[index]).load(std::memory_order_acquire) < value) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+class SharedFault : public ::testing::TestWithParam<int> {};
+
+TEST_P(SharedFault, AWorkerKilledHoldingALockHangsNobodyAndTheDictStaysUsable) {
+  const int nprocs = GetParam();
+  constexpr int rounds = 100;
+  const LeftBehind left_behind;
+  {
+    ForkParallelizer par(nprocs);
+    clear_notes();
+    unipar::SharedDict<std::string, int> counts(par);
+    unipar::SharedList<int> log(par);
+    // flags[0]: the victim holds the lock; flags[1]: how many other workers are done.
+    unipar::SharedArray<int> flags(par, 2);
+    std::exception_ptr error;
+    try {
+      par.run([&](Parallelizer& p) {
+        notes().pids[p.id()].store(getpid());
+        if (p.id() == 1) {
+          counts.update("count", [&](std::optional<int>& n) {
+            n = -1000;  // never stored: the process dies inside the update, holding the lock
+            std::atomic_ref<int>(flags[0]).store(1, std::memory_order_release);
+            fail_now(Failure::killed, "");
+          });
+        }
+        if (!wait_for_flag(flags, 0, 1)) throw std::runtime_error("the victim never locked");
+        // Every other process now needs the lock the victim died holding.
+        for (int i = 0; i < rounds; ++i) {
+          counts.update("count", [](std::optional<int>& n) { n = n.value_or(0) + 1; });
+          log.push_back(p.id());
+        }
+        if (!p.on_main()) {
+          std::atomic_ref<int>(flags[1]).fetch_add(1, std::memory_order_release);
+          return;
+        }
+        // Main returns (and so kills the workers left) only once they are done.
+        if (!wait_for_flag(flags, 1, nprocs - 2)) throw std::runtime_error("workers hung");
+      });
+    } catch (...) {
+      error = std::current_exception();
+    }
+    EXPECT_TRUE(is_expected_failure(error, Failure::killed, 1, notes().pids[1].load(), "",
+                                    std::nullopt));
+    // Readable by main, with every update but the victim's; and usable again, also in a run.
+    EXPECT_EQ(counts.at("count"), rounds * (nprocs - 1));
+    EXPECT_EQ(log.size(), static_cast<std::size_t>(rounds * (nprocs - 1)));
+    par.run([&](Parallelizer&) {
+      counts.update("count", [](std::optional<int>& n) { *n += 1; });
+    });
+    EXPECT_EQ(counts.at("count"), rounds * (nprocs - 1) + nprocs);
+  }
+  EXPECT_TRUE(left_behind.check());
+}
+
+INSTANTIATE_TEST_SUITE_P(Fork, SharedFault, ::testing::Values(2, 3, 4), procs_name);
+
+TEST(SharedFault, AWorkerKilledAtAnyPointLeavesTheDictAndListConsistent) {
+  // The worker changes the dict's and the list's structure without pause (inserts, replacements
+  // of another size, erasures, a growing list) and main kills it at an arbitrary moment, often
+  // in the middle of a change. Whatever the moment, main then reads a consistent dict and list,
+  // each entry whole, and goes on using them.
+  const LeftBehind left_behind;
+  for (int attempt = 0; attempt < 30; ++attempt) {
+    ForkParallelizer par(2);
+    clear_notes();
+    unipar::SharedDict<int, std::string> dict(par);
+    unipar::SharedList<std::string> list(par);
+    unipar::SharedArray<int> started(par, 1);
+    const auto value_for = [](int key, int round) {
+      return std::string(static_cast<std::size_t>(40 + (key * 37 + round * 11) % 400),
+                         static_cast<char>('a' + key % 26));
+    };
+    EXPECT_THROW(par.run([&](Parallelizer& p) {
+                   notes().pids[p.id()].store(getpid());
+                   if (p.id() == 1) {
+                     for (int round = 0;; ++round) {
+                       for (int key = 0; key < 64; ++key) {
+                         if ((key + round) % 5 == 0) {
+                           dict.erase(key);
+                         } else {
+                           dict.set(key, value_for(key, round));
+                         }
+                       }
+                       list.push_back(value_for(round % 26, round));
+                       list.set(static_cast<std::size_t>(round / 2), value_for(round % 26, 0));
+                       std::atomic_ref<int>(started[0]).store(1, std::memory_order_release);
+                     }
+                   }
+                   if (!wait_for_flag(started, 0, 1)) return;
+                   std::this_thread::sleep_for(std::chrono::microseconds(37 * (attempt % 20)));
+                   kill(notes().pids[1].load(), SIGKILL);
+                 }),
+                 WorkerLost);
+    const auto plausible = [](const std::string& value, char letter) {
+      return value.size() >= 40 && value.size() < 440 && value[0] == letter &&
+             value.find_first_not_of(letter) == std::string::npos;
+    };
+    try {
+      const auto entries = dict.to_map();
+      EXPECT_EQ(entries.size(), dict.size());
+      for (const auto& [key, value] : entries) {
+        EXPECT_TRUE(plausible(value, static_cast<char>('a' + key % 26)))
+            << "key " << key << " holds " << value.size() << " bytes";
+      }
+      for (const auto& value : list.to_vector()) {
+        EXPECT_TRUE(!value.empty() && plausible(value, value[0])) << value.size() << " bytes";
+      }
+      dict.set(1000, "after");
+      EXPECT_EQ(dict.at(1000), "after");
+      list.push_back("after");
+      EXPECT_EQ(list.get(list.size() - 1), "after");
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "attempt " << attempt << ": " << e.what();
+    }
+  }
+  EXPECT_TRUE(left_behind.check());
+}
+
+/// The inode numbers of this program's shared objects that process `pid` maps.
+std::set<std::string> shared_object_inodes(pid_t pid) {
+  std::set<std::string> inodes;
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  for (std::string line; std::getline(maps, line);) {
+    if (line.find("/memfd:unipar-Shared") == std::string::npos) continue;
+    // address perms offset device inode path
+    std::istringstream fields(line);
+    std::string address, perms, offset, device, inode;
+    fields >> address >> perms >> offset >> device >> inode;
+    inodes.insert(device + ":" + inode);
+  }
+  return inodes;
+}
+
+/// Whether any process on the machine maps one of `inodes`.
+bool anyone_maps(const std::set<std::string>& inodes) {
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return false;
+  bool found = false;
+  while (const dirent* entry = readdir(proc)) {
+    char* end = nullptr;
+    const long pid = std::strtol(entry->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0) continue;
+    for (const auto& inode : shared_object_inodes(static_cast<pid_t>(pid))) {
+      if (inodes.contains(inode)) found = true;
+    }
+  }
+  closedir(proc);
+  return found;
+}
+
+TEST(SharedFault, NothingIsLeftWhenEveryProcessIsKilledWhileOneHoldsALock) {
+  const LeftBehind left_behind;
+  constexpr int nprocs = 3;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::fflush(nullptr);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(fds[0]);
+    try {
+      ForkParallelizer par(nprocs);
+      unipar::SharedDict<int, std::string> dict(par);
+      unipar::SharedArray<double> array(par, std::size_t{1} << 18);
+      par.run([&](Parallelizer& p) {
+        unipar::SharedList<int> inside(p);  // opened by the workers through /proc
+        dict.set(p.id(), std::string(10000, 'x'));
+        array[static_cast<std::size_t>(p.id()) << 12] = 1;
+        inside.push_back(p.id());
+        p.barrier();
+        const pid_t me = getpid();
+        if (p.id() == 1) {
+          dict.update(1, [&](std::optional<std::string>&) {
+            if (write(fds[1], &me, sizeof me) != sizeof me) _exit(2);
+            for (;;) pause();  // killed here, holding the dict's lock
+          });
+        }
+        if (write(fds[1], &me, sizeof me) != sizeof me) _exit(2);
+        for (;;) pause();
+      });
+    } catch (...) {
+    }
+    _exit(3);
+  }
+  close(fds[1]);
+  std::vector<pid_t> pids;
+  while (pids.size() < static_cast<std::size_t>(nprocs)) {
+    pollfd wait_for{fds[0], POLLIN, 0};
+    if (poll(&wait_for, 1, 20000) <= 0) break;
+    pid_t pid = 0;
+    if (read(fds[0], &pid, sizeof pid) != sizeof pid) break;
+    pids.push_back(pid);
+  }
+  close(fds[0]);
+  ASSERT_EQ(pids.size(), static_cast<std::size_t>(nprocs));
+  std::set<std::string> inodes;
+  for (pid_t pid : pids) inodes.merge(shared_object_inodes(pid));
+  EXPECT_EQ(inodes.size(), 3u) << "the dict, the array and the list created inside run";
+  kill(child, SIGKILL);  // the workers die with it
+  int status = 0;
+  waitpid(child, &status, 0);
+  const auto start = Clock::now();
+  for (pid_t pid : pids) {
+    while (!process_is_gone(pid) && Clock::now() - start < std::chrono::seconds(20)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_TRUE(process_is_gone(pid)) << "process " << pid << " outlived its main";
+  }
+  // Nothing has a name: with every process that mapped them gone, the kernel freed them.
+  EXPECT_FALSE(anyone_maps(inodes));
+  EXPECT_TRUE(left_behind.check());
 }
 
 }  // namespace

@@ -5,10 +5,14 @@
 ///
 /// unipar's fork backend maps one anonymous shared region per run (nothing named); every
 /// named segment unipar creates starts with "unipar" (docs/design.md). A leaked region shows in
-/// /proc/self/maps as "/dev/zero (deleted)", a leaked name in /dev/shm.
+/// /proc/self/maps as "/dev/zero (deleted)", a leaked name in /dev/shm. Shared objects
+/// (SharedArray, SharedDict, SharedList) are memfds named "unipar-Shared..." that show in
+/// /proc/self/maps as "/memfd:unipar-Shared... (deleted)" while mapped, and in /proc/self/fd
+/// while their descriptor is open.
 #pragma once
 
 #include <dirent.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <set>
@@ -35,6 +39,31 @@ inline int anonymous_shared_mappings() {
   int count = 0;
   for (std::string line; std::getline(maps, line);) {
     if (line.find("/dev/zero (deleted)") != std::string::npos) ++count;
+  }
+  return count;
+}
+
+/// How many mappings of unipar's shared objects this process has.
+inline int unipar_shared_mappings() {
+  std::ifstream maps("/proc/self/maps");
+  int count = 0;
+  for (std::string line; std::getline(maps, line);) {
+    if (line.find("/memfd:unipar-Shared") != std::string::npos) ++count;
+  }
+  return count;
+}
+
+/// How many descriptors of unipar's shared objects this process has open.
+inline int unipar_shared_descriptors() {
+  int count = 0;
+  if (DIR* fds = opendir("/proc/self/fd")) {
+    while (const dirent* entry = readdir(fds)) {
+      char target[256] = {};
+      const std::string path = std::string("/proc/self/fd/") + entry->d_name;
+      const ssize_t length = readlink(path.c_str(), target, sizeof target - 1);
+      if (length > 0 && std::string(target).starts_with("/memfd:unipar-Shared")) ++count;
+    }
+    closedir(fds);
   }
   return count;
 }
