@@ -222,7 +222,8 @@ def table(results):
     return "\n".join(lines)
 
 
-def machine():
+def cpu_and_kernel():
+    """The machine in a few words: cores, CPU model and kernel (compare_farm.py uses it too)."""
     model = "unknown CPU"
     try:
         with open("/proc/cpuinfo") as cpuinfo:
@@ -232,8 +233,11 @@ def machine():
                     break
     except OSError:
         pass
-    return (f"{os.cpu_count()} cores ({model}), Linux {platform.release()}, "
-            f"load average {os.getloadavg()[0]:.2f}")
+    return f"{os.cpu_count()} cores ({model}), Linux {platform.release()}"
+
+
+def machine():
+    return f"{cpu_and_kernel()}, load average {os.getloadavg()[0]:.2f}"
 
 
 def main():

@@ -25,13 +25,14 @@ other jobs kept busy while it ran. --from-json reprints a saved run. About 4 min
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+
+from compare import cpu_and_kernel  # bench/ is on the path: the script runs from there
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -330,19 +331,6 @@ def python_table(records, trivial_items):
     return "\n".join(lines)
 
 
-def machine():
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores ({model}), Linux {platform.release()}"
-
-
 def load_note(records, keep):
     others = [r["others_cores"] for r in records if "others_cores" in r and keep(r)]
     if not others:
@@ -356,7 +344,7 @@ def report(records, args, seconds, loads):
         return lambda r: r.get("impl", "").startswith(prefixes)
 
     uneven_names = ("uneven_first", "uneven_random", "uneven_ten", "flat")
-    parts = [f"Machine: {machine()}; load average (1 min) {loads[0]:.2f} at the start, "
+    parts = [f"Machine: {cpu_and_kernel()}; load average (1 min) {loads[0]:.2f} at the start, "
              f"{loads[1]:.2f} at the end; {seconds:.0f} s in all.", "",
              "**Uneven lists (`map`)**", "", uneven_table(records), "",
              load_note(records, lambda r: r.get("name") in uneven_names), "",

@@ -199,27 +199,6 @@ TEST(Misuse, MainWaitingForAWorkerWhoseFunctionReturnedIsAUsageErrorUnderFork) {
   }));
 }
 
-/// The message of the UsageError `f()` throws (on main, or carried by a worker's WorkerError),
-/// or "" when it throws nothing of the kind.
-template <class F>
-std::string usage_error_message(F&& f) {
-  try {
-    f();
-  } catch (const UsageError& e) {
-    return e.what();
-  } catch (const unipar::WorkerError& e) {
-    if (e.type_name().find("UsageError") != std::string::npos) return e.message();
-    return "(WorkerError not from a UsageError: " + std::string(e.what()) + ")";
-  } catch (const std::exception& e) {
-    return std::string("(") + typeid(e).name() + ": " + e.what() + ")";
-  }
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 // Every backend, serial included: the debugging backend reports what the others report.
 TEST(Misuse, MessagesAndCollectivesOutsideRunAreUsageErrorsNamingTheCall) {
   auto& par = backend();

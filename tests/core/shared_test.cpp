@@ -56,27 +56,6 @@ class ScopedEnvironment {
   std::optional<std::string> old_;
 };
 
-/// The message of the UsageError `f()` throws (on main, or carried by a worker's WorkerError),
-/// or "" when it throws nothing of the kind.
-template <class F>
-std::string usage_error_message(F&& f) {
-  try {
-    f();
-  } catch (const UsageError& e) {
-    return e.what();
-  } catch (const unipar::WorkerError& e) {
-    if (e.type_name().find("UsageError") != std::string::npos) return e.message();
-    return "(WorkerError not from a UsageError: " + std::string(e.what()) + ")";
-  } catch (const std::exception& e) {
-    return std::string("(") + typeid(e).name() + ": " + e.what() + ")";
-  }
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 std::vector<double> numbers(std::size_t count, double seed) {
   std::vector<double> values(count);
   for (std::size_t i = 0; i < count; ++i) values[i] = seed + 0.25 * static_cast<double>(i % 97);
@@ -95,8 +74,9 @@ TEST(Shared, DistributedDictAWorkerWritesAnElementAndMainReadsItAfterRun) {
   // dict; a worker sets d['a'][1, 0, 0] = 5 and d['d']['key'] = 5; main reads both after run,
   // and unshare gives plain data back.
   auto& par = backend();
-  const std::map<std::string, std::vector<double>> plain{
-      {"a", numbers(10 * 5 * 5, 0.5)}, {"b", numbers(10 * 3 * 8, 1.5)}, {"c", numbers(10 * 15 * 4, 2.5)}};
+  const std::map<std::string, std::vector<double>> plain{{"a", numbers(10 * 5 * 5, 0.5)},
+                                                         {"b", numbers(10 * 3 * 8, 1.5)},
+                                                         {"c", numbers(10 * 15 * 4, 2.5)}};
   SharedObjectManager manager(par);
   SharedDict<std::string, SharedArray<double>> data = manager.share(plain);
   SharedDict<std::string, int> empty = manager.share(std::map<std::string, int>{});
@@ -136,7 +116,8 @@ TEST(Shared, MakeSharedMemShareThenUnshareAnArrayGivesItBack) {
   EXPECT_TRUE(same);
 }
 
-// ---- arrays --------------------------------------------------------------------------------------
+// ---- arrays
+// --------------------------------------------------------------------------------------
 
 TEST(Shared, ArrayElementsWrittenByEveryProcessAreSeenByAll) {
   auto& par = backend();
@@ -152,7 +133,8 @@ TEST(Shared, ArrayElementsWrittenByEveryProcessAreSeenByAll) {
     inside[static_cast<std::size_t>(p.id())] = p.id() + 100;
     p.barrier();  // publishes every process's writes
     bool all = true;
-    for (int i = 0; i < p.nprocs(); ++i) all = all && inside[static_cast<std::size_t>(i)] == i + 100;
+    for (int i = 0; i < p.nprocs(); ++i)
+      all = all && inside[static_cast<std::size_t>(i)] == i + 100;
     return p.allreduce(all, [](bool a, bool b) { return a && b; });
   });
   EXPECT_TRUE(seen);
@@ -273,7 +255,8 @@ TEST(Shared, StoringAnArrayStoresACopyOfItsElements) {
   EXPECT_TRUE(ok);
 }
 
-// ---- contention -----------------------------------------------------------------------------------
+// ---- contention
+// -----------------------------------------------------------------------------------
 
 TEST(Shared, ConcurrentUpdatesAndPushBacksFromEveryProcessAreExact) {
   auto& par = backend();
@@ -355,7 +338,8 @@ TEST(Shared, UpdateCanInsertChangeAndRemoveAndReturnsWhatItLeft) {
   EXPECT_TRUE(ok);
 }
 
-// ---- serialized keys and values --------------------------------------------------------------------
+// ---- serialized keys and values
+// --------------------------------------------------------------------
 
 TEST(Shared, SerializedKeysAndValuesRoundTripBetweenProcesses) {
   auto& par = backend();
@@ -403,18 +387,21 @@ TEST(Shared, ListSetReplacesAnElementSeenByEveryProcess) {
       for (int i = 0; i < p.nprocs(); ++i) list.push_back("empty");
     }
     p.barrier();
-    list.set(static_cast<std::size_t>(p.id()), std::string(static_cast<std::size_t>(p.id() * 50), 'x'));
+    list.set(static_cast<std::size_t>(p.id()),
+             std::string(static_cast<std::size_t>(p.id() * 50), 'x'));
     p.barrier();
     bool all = list.size() == static_cast<std::size_t>(p.nprocs());
     for (int i = 0; i < p.nprocs(); ++i) {
-      all = all && list.get(static_cast<std::size_t>(i)) == std::string(static_cast<std::size_t>(i * 50), 'x');
+      all = all && list.get(static_cast<std::size_t>(i)) ==
+                       std::string(static_cast<std::size_t>(i * 50), 'x');
     }
     return p.allreduce(all, [](bool a, bool b) { return a && b; });
   });
   EXPECT_TRUE(ok);
 }
 
-// ---- growth and its limit ----------------------------------------------------------------------------
+// ---- growth and its limit
+// ----------------------------------------------------------------------------
 
 TEST(Shared, DictsAndListsGrowPastTheirFirstPagesUntilTheLimitThenThrowAndStayUsable) {
   auto& par = backend();
@@ -504,7 +491,8 @@ TEST(Shared, ABadLimitIsAUsageErrorNamingTheVariable) {
   }
 }
 
-// ---- what is left behind --------------------------------------------------------------------------
+// ---- what is left behind
+// --------------------------------------------------------------------------
 
 TEST(Shared, NoMappingOrDescriptorOutlivesTheObjects) {
   auto& par = backend();
@@ -527,7 +515,8 @@ TEST(Shared, NoMappingOrDescriptorOutlivesTheObjects) {
   EXPECT_TRUE(unipar_shm_entries().empty());
 }
 
-// ---- misuse ----------------------------------------------------------------------------------------
+// ---- misuse
+// ----------------------------------------------------------------------------------------
 
 bool with_workers() {
   return backend().nprocs() >= 2;
@@ -582,7 +571,8 @@ TEST(SharedMisuse, ObjectsCreatedInADifferentOrderAreAUsageError) {
 TEST(SharedMisuse, ArraysOfDifferentSizesInsideRunAreAUsageError) {
   if (!with_workers()) GTEST_SKIP() << "needs workers";
   const std::string what = usage_error_message([] {
-    backend().run([](Parallelizer& p) { SharedArray<int> array(p, 10 + static_cast<std::size_t>(p.id())); });
+    backend().run(
+        [](Parallelizer& p) { SharedArray<int> array(p, 10 + static_cast<std::size_t>(p.id())); });
   });
   EXPECT_TRUE(contains(what, "elements where process 0 created 10")) << what;
   EXPECT_TRUE(contains(what, "every process must ask for the same size")) << what;
@@ -606,9 +596,8 @@ TEST(SharedMisuse, AnObjectOfAnotherParallelizerIsAUsageError) {
 TEST(SharedMisuse, UsingADictInsideItsOwnUpdateIsAUsageError) {
   auto& par = backend();
   SharedDict<int, int> dict(par);
-  const std::string what = usage_error_message([&] {
-    dict.update(1, [&](std::optional<int>& v) { v = dict.get(2).value_or(0); });
-  });
+  const std::string what = usage_error_message(
+      [&] { dict.update(1, [&](std::optional<int>& v) { v = dict.get(2).value_or(0); }); });
   EXPECT_TRUE(contains(what, "inside its own update function")) << what;
   dict.set(2, 3);  // the lock was released
   EXPECT_EQ(dict.at(2), 3);

@@ -214,4 +214,25 @@ inline int spec_nprocs() {
   return colon == std::string::npos ? 0 : std::stoi(spec.substr(colon + 1));
 }
 
+/// The message of the UsageError `f()` throws (on main, or carried by a worker's WorkerError),
+/// or "" when it throws nothing of the kind.
+template <class F>
+inline std::string usage_error_message(F&& f) {
+  try {
+    f();
+  } catch (const unipar::UsageError& e) {
+    return e.what();
+  } catch (const unipar::WorkerError& e) {
+    if (e.type_name().find("UsageError") != std::string::npos) return e.message();
+    return "(WorkerError not from a UsageError: " + std::string(e.what()) + ")";
+  } catch (const std::exception& e) {
+    return std::string("(") + typeid(e).name() + ": " + e.what() + ")";
+  }
+  return "";
+}
+
+inline bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
 }  // namespace unipar_test

@@ -128,8 +128,8 @@ class LeftBehind {
     }
     const int descriptors = unipar_test::unipar_shared_descriptors();
     if (descriptors > shared_descriptors_) {
-      problems += " " + std::to_string(descriptors - shared_descriptors_) +
-                  " shared object descriptor(s);";
+      problems +=
+          " " + std::to_string(descriptors - shared_descriptors_) + " shared object descriptor(s);";
     }
     if (!child_signal_is_default()) problems += " the SIGCHLD handler was not restored;";
     if (problems.empty()) return ::testing::AssertionSuccess();
@@ -577,6 +577,20 @@ bool process_is_gone(pid_t pid) {
   return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
 }
 
+/// Reads up to `count` pids the processes of a run write to the pipe `fd` (gives up after 20 s
+/// without one, against a hang).
+std::vector<pid_t> read_pids(int fd, int count) {
+  std::vector<pid_t> pids;
+  while (pids.size() < static_cast<std::size_t>(count)) {
+    pollfd ready{fd, POLLIN, 0};
+    if (poll(&ready, 1, 20000) <= 0) break;
+    pid_t pid = 0;
+    if (read(fd, &pid, sizeof pid) != sizeof pid) break;
+    pids.push_back(pid);
+  }
+  return pids;
+}
+
 TEST(MainKilled, WorkersDieWithMain) {
   const LeftBehind left_behind;
   constexpr int nprocs = 4;
@@ -603,14 +617,7 @@ TEST(MainKilled, WorkersDieWithMain) {
     _exit(3);
   }
   close(fds[1]);
-  std::vector<pid_t> pids;
-  while (pids.size() < static_cast<std::size_t>(nprocs)) {
-    pollfd wait_for{fds[0], POLLIN, 0};
-    if (poll(&wait_for, 1, 20000) <= 0) break;
-    pid_t pid = 0;
-    if (read(fds[0], &pid, sizeof pid) != sizeof pid) break;
-    pids.push_back(pid);
-  }
+  const std::vector<pid_t> pids = read_pids(fds[0], nprocs);
   close(fds[0]);
   EXPECT_EQ(pids.size(), static_cast<std::size_t>(nprocs));
   kill(child, SIGKILL);
@@ -965,14 +972,12 @@ TEST_P(SharedFault, AWorkerKilledHoldingALockHangsNobodyAndTheDictStaysUsable) {
     } catch (...) {
       error = std::current_exception();
     }
-    EXPECT_TRUE(is_expected_failure(error, Failure::killed, 1, notes().pids[1].load(), "",
-                                    std::nullopt));
+    EXPECT_TRUE(
+        is_expected_failure(error, Failure::killed, 1, notes().pids[1].load(), "", std::nullopt));
     // Readable by main, with every update but the victim's; and usable again, also in a run.
     EXPECT_EQ(counts.at("count"), rounds * (nprocs - 1));
     EXPECT_EQ(log.size(), static_cast<std::size_t>(rounds * (nprocs - 1)));
-    par.run([&](Parallelizer&) {
-      counts.update("count", [](std::optional<int>& n) { *n += 1; });
-    });
+    par.run([&](Parallelizer&) { counts.update("count", [](std::optional<int>& n) { *n += 1; }); });
     EXPECT_EQ(counts.at("count"), rounds * (nprocs - 1) + nprocs);
   }
   EXPECT_TRUE(left_behind.check());
@@ -997,25 +1002,25 @@ TEST(SharedFault, AWorkerKilledAtAnyPointLeavesTheDictAndListConsistent) {
                          static_cast<char>('a' + key % 26));
     };
     EXPECT_THROW(par.run([&](Parallelizer& p) {
-                   notes().pids[p.id()].store(getpid());
-                   if (p.id() == 1) {
-                     for (int round = 0;; ++round) {
-                       for (int key = 0; key < 64; ++key) {
-                         if ((key + round) % 5 == 0) {
-                           dict.erase(key);
-                         } else {
-                           dict.set(key, value_for(key, round));
-                         }
-                       }
-                       list.push_back(value_for(round % 26, round));
-                       list.set(static_cast<std::size_t>(round / 2), value_for(round % 26, 0));
-                       std::atomic_ref<int>(started[0]).store(1, std::memory_order_release);
-                     }
-                   }
-                   if (!wait_for_flag(started, 0, 1)) return;
-                   std::this_thread::sleep_for(std::chrono::microseconds(37 * (attempt % 20)));
-                   kill(notes().pids[1].load(), SIGKILL);
-                 }),
+      notes().pids[p.id()].store(getpid());
+      if (p.id() == 1) {
+        for (int round = 0;; ++round) {
+          for (int key = 0; key < 64; ++key) {
+            if ((key + round) % 5 == 0) {
+              dict.erase(key);
+            } else {
+              dict.set(key, value_for(key, round));
+            }
+          }
+          list.push_back(value_for(round % 26, round));
+          list.set(static_cast<std::size_t>(round / 2), value_for(round % 26, 0));
+          std::atomic_ref<int>(started[0]).store(1, std::memory_order_release);
+        }
+      }
+      if (!wait_for_flag(started, 0, 1)) return;
+      std::this_thread::sleep_for(std::chrono::microseconds(37 * (attempt % 20)));
+      kill(notes().pids[1].load(), SIGKILL);
+    }),
                  WorkerLost);
     const auto plausible = [](const std::string& value, char letter) {
       return value.size() >= 40 && value.size() < 440 && value[0] == letter &&
@@ -1109,14 +1114,7 @@ TEST(SharedFault, NothingIsLeftWhenEveryProcessIsKilledWhileOneHoldsALock) {
     _exit(3);
   }
   close(fds[1]);
-  std::vector<pid_t> pids;
-  while (pids.size() < static_cast<std::size_t>(nprocs)) {
-    pollfd wait_for{fds[0], POLLIN, 0};
-    if (poll(&wait_for, 1, 20000) <= 0) break;
-    pid_t pid = 0;
-    if (read(fds[0], &pid, sizeof pid) != sizeof pid) break;
-    pids.push_back(pid);
-  }
+  const std::vector<pid_t> pids = read_pids(fds[0], nprocs);
   close(fds[0]);
   ASSERT_EQ(pids.size(), static_cast<std::size_t>(nprocs));
   std::set<std::string> inodes;
