@@ -14,6 +14,11 @@
 //   uneven_ten     2000 items of 1 ms and 10 items of 100 ms at random positions
 //   flat           2000 items of 1 ms (map)
 //   uneven         the four above
+//   uneven_heavy   uneven_first with results of 1000 doubles (7.8 KiB) per item: 2000 of them
+//                  are 15 MiB, more than a worker's channel to main holds while main computes
+//                  its 1 s item; ideal on 2 cores: 1.50 s
+//   calls          2000 calls of map over 2 items per process with no work, inside one run:
+//                  what a call costs (seconds_per_op is per call)
 //   first_result   map_each over 200 items of 10 ms: the time from the call until the first
 //                  result reaches main's callback (completion order, then input order)
 //   pi             Monte Carlo pi, 2x10^8 points in 64 map tasks (bench/pi_task.h), the backend
@@ -155,12 +160,24 @@ double in_order_bound(const std::vector<double>& items_us, int workers) {
   return end * 1e-6;
 }
 
+/// What an item of `microseconds` returns: `doubles` copies of microseconds + 0.5 (or, 0, the
+/// one double itself).
+template <std::size_t doubles>
+auto item_result(double microseconds) {
+  if constexpr (doubles == 0) {
+    return microseconds + 0.5;
+  } else {
+    return std::vector<double>(doubles, microseconds + 0.5);
+  }
+}
+
+template <std::size_t doubles = 0>
 void uneven(unipar::Parallelizer& par, const Config& config, const std::string& name,
             bool cpu_clock, int cores) {
-  const Layout layout = make_layout(name, config.seed);
+  const Layout layout = make_layout(name == "uneven_heavy" ? "uneven_first" : name, config.seed);
   const auto work = [cpu_clock](const double& microseconds) {
     bench::spin(microseconds, cpu_clock);
-    return microseconds + 0.5;
+    return item_result<doubles>(microseconds);
   };
   const double total_us = std::accumulate(layout.items.begin(), layout.items.end(), 0.0);
   const int workers = std::min(par.nprocs(), cores);
@@ -168,12 +185,14 @@ void uneven(unipar::Parallelizer& par, const Config& config, const std::string& 
   for (int rep = 0; rep < config.reps; ++rep) {
     align(par);
     const auto start = Clock::now();
-    const std::vector<double> results = par.map(work, layout.items, quiet());
+    const auto results = par.map(work, layout.items, quiet());
     samples.seconds.push_back(bench::seconds_since(start));
     if (!par.on_main()) continue;
     if (results.size() != layout.items.size()) fail(name + ": result count");
     for (std::size_t i = 0; i < results.size(); ++i) {
-      if (results[i] != layout.items[i] + 0.5) fail(name + ": item " + std::to_string(i));
+      if (results[i] != item_result<doubles>(layout.items[i])) {
+        fail(name + ": item " + std::to_string(i));
+      }
     }
   }
   if (!par.on_main()) return;
@@ -182,12 +201,43 @@ void uneven(unipar::Parallelizer& par, const Config& config, const std::string& 
   std::snprintf(extra, sizeof extra,
                 ", \"items\": %zu, \"slow_at\": %s, \"total_work_seconds\": %.6e, "
                 "\"ideal_seconds\": %.6e, \"in_order_bound\": %.6e, \"cores\": %d, "
-                "\"work_clock\": \"%s\", \"seed\": %llu",
+                "\"work_clock\": \"%s\", \"seed\": %llu, \"result_bytes\": %zu",
                 layout.items.size(), list(positions, "%.0f").c_str(), total_us * 1e-6,
                 total_us * 1e-6 / workers, in_order_bound(layout.items, workers), cores,
                 cpu_clock ? "thread CPU time" : "steady clock",
-                static_cast<unsigned long long>(config.seed));
+                static_cast<unsigned long long>(config.seed),
+                doubles == 0 ? sizeof(double) : doubles * sizeof(double));
   print_record(par, name, samples, extra);
+}
+
+// ---- what a call costs
+// ---------------------------------------------------------------------------
+
+void calls(unipar::Parallelizer& par, const Config& config) {
+  constexpr int count = 2000;
+  Samples samples;
+  for (int rep = 0; rep < config.reps; ++rep) {
+    align(par);
+    const double seconds = par.run([&](unipar::Parallelizer& p) {
+      const std::vector<int> items(static_cast<std::size_t>(2 * p.nprocs()), 1);
+      const auto start = Clock::now();
+      long sum = 0;
+      for (int call = 0; call < count; ++call) {
+        for (const int r : p.map([](const int& x) { return x + 1; }, items, quiet())) sum += r;
+      }
+      const double elapsed = bench::seconds_since(start);
+      if (p.on_main() && sum != 2L * count * static_cast<long>(items.size())) {
+        fail("calls: result sum");
+      }
+      return elapsed;
+    });
+    samples.seconds.push_back(seconds / count);
+  }
+  if (!par.on_main()) return;
+  char extra[128];
+  std::snprintf(extra, sizeof extra, ", \"calls\": %d, \"items_per_call\": %d", count,
+                2 * par.nprocs());
+  print_record(par, "calls", samples, extra);
 }
 
 // ---- map_each: the first result ----------------------------------------------------------------
@@ -313,7 +363,7 @@ int main(int argc, char** argv) {
   Config config;
   app.add_option("workload", workload, "what to time")
       ->check(CLI::IsMember({"all", "uneven", "uneven_first", "uneven_random", "uneven_ten", "flat",
-                             "first_result", "pi"}))
+                             "uneven_heavy", "calls", "first_result", "pi"}))
       ->capture_default_str();
   app.add_option("--backend", config.backend, "serial, fork:N or mpi (under mpirun)")
       ->capture_default_str();
@@ -342,6 +392,10 @@ int main(int argc, char** argv) {
         uneven(*par, config, name, cpu_clock, config.cores);
       }
     }
+    if (all || workload == "uneven_heavy") {
+      uneven<1000>(*par, config, "uneven_heavy", cpu_clock, config.cores);
+    }
+    if (all || workload == "calls") calls(*par, config);
     if (all || workload == "first_result") {
       first_result(*par, config, false, cpu_clock);
       first_result(*par, config, true, cpu_clock);

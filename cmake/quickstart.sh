@@ -228,8 +228,10 @@ cmd_sanitize() {
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
   echo "ASAN_OPTIONS=$ASAN_OPTIONS"
   echo "UBSAN_OPTIONS=$UBSAN_OPTIONS"
+  # -O1 -g1 (line tables): what sanitizer builds usually use; it keeps findings' stacks exact
+  # and builds in about half the time of -O2 -g.
   configure "$ASAN_BUILD_DIR" -DUNIPAR_SANITIZE=ON -DUNIPAR_BUILD_TESTS=ON \
-    -DUNIPAR_BUILD_BENCH=OFF -DUNIPAR_INSTALL=ON
+    -DUNIPAR_BUILD_BENCH=OFF -DUNIPAR_INSTALL=ON "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1"
   build "$ASAN_BUILD_DIR"
   run_ctest "$ASAN_BUILD_DIR" sanitize
 }

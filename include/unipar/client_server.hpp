@@ -420,7 +420,7 @@ class ClientServerRunner {
     } intolerant{t, tolerant_};
     std::exception_ptr failure;
     detail::ServiceThread dispatcher(
-        [&](const std::atomic<bool>& stop) { dispatch(t, tag, front, stop); },
+        t.service_host(), [&](const std::atomic<bool>& stop) { dispatch(t, tag, front, stop); },
         [&](std::exception_ptr error) { failure = std::move(error); });
     const auto close = [&] {
       {

@@ -20,6 +20,7 @@
 #include "unipar/codec.hpp"
 #include "unipar/detail/apply.hpp"
 #include "unipar/detail/bytes.hpp"
+#include "unipar/detail/function_ref.hpp"
 #include "unipar/detail/tags.hpp"
 #include "unipar/error.hpp"
 #include "unipar/map_options.hpp"
@@ -61,6 +62,7 @@ struct Capabilities {
 
 namespace detail {
 class MessageStash;
+class ServiceHost;
 class Transport;
 /// Block `index` of `count` items split over `parts`: sizes differ by at most one, larger first.
 struct Block {
@@ -403,9 +405,18 @@ class Parallelizer {
  private:
   friend class detail::Transport;
 
-  /// map and map_each: the task farm (detail/farm.hpp) with the front end's `store`.
+  /// The thread that runs ServiceThread bodies in this run (created when first asked for,
+  /// joined when the run ends).
+  detail::ServiceHost& service_host();
+
+  /// map and map_each: the task farm (detail/farm.hpp) with the front end's `store`. The
+  /// engine is instantiated per item and result type, not per function: `f` gets there as a
+  /// detail::FunctionRef.
   template <class F, class T, class Store>
   void run_farm(const F& f, const std::vector<T>& items, const MapOptions& options, Store& store);
+  template <class T, class R, class Store>
+  void run_farm_erased(detail::FunctionRef<R(const T&)> f, const std::vector<T>& items,
+                       const MapOptions& options, Store& store);
 
   /// Marks this object as running for the duration of `run`; rejects a nested `run`.
   class RunScope {
@@ -514,6 +525,7 @@ class Parallelizer {
   int step_ = 0;                     // its next step
   int collective_depth_ = 0;         // > 0 inside a public collective
   std::unique_ptr<detail::MessageStash> self_messages_;  // sent by this process to itself
+  std::unique_ptr<detail::ServiceHost> service_host_;    // during a run, once asked for
 };
 
 }  // namespace unipar

@@ -9,14 +9,18 @@
 /// compiler says so.
 #pragma once
 
+#include <cstddef>
 #include <exception>
 #include <streambuf>
 #include <string>
 #include <typeinfo>
 
-#include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_iarchive_impl.hpp>
 #include <boost/archive/binary_oarchive.hpp>
+#include <boost/archive/detail/register_archive.hpp>
 #include <boost/serialization/array.hpp>
+#include <boost/serialization/array_optimization.hpp>
+#include <boost/serialization/collection_size_type.hpp>
 #include <boost/serialization/deque.hpp>
 #include <boost/serialization/list.hpp>
 #include <boost/serialization/map.hpp>
@@ -65,6 +69,44 @@ class SpanInBuffer final : public std::streambuf {
   std::size_t remaining() const { return static_cast<std::size_t>(egptr() - gptr()); }
 };
 
+/// binary_iarchive that never trusts a length it reads: a string or collection that claims more
+/// elements than there are bytes left in the message is corrupt, and is reported before anything
+/// is allocated for it. (Boost's own binary_iarchive resizes first, so one flipped byte in a length
+/// asks for exabytes.) The format is binary_oarchive's, unchanged. A collection of elements whose
+/// archive form is empty (a class whose `serialize` writes nothing) can therefore hold at most as
+/// many elements as bytes follow its length.
+///
+/// The members Boost defines in its .ipp files are instantiated once, in
+/// src/core/serialization.cpp.
+class BoundedIArchive final
+    : public boost::archive::binary_iarchive_impl<BoundedIArchive, char, std::char_traits<char>> {
+  using Base = boost::archive::binary_iarchive_impl<BoundedIArchive, char, std::char_traits<char>>;
+
+ public:
+  BoundedIArchive(SpanInBuffer& buffer, unsigned flags) : Base(buffer, flags), buffer_(buffer) {
+    init(flags);
+  }
+
+  using Base::load;
+  void load(std::string& text);
+
+  template <class T>
+  void load_override(T& value) {
+    Base::load_override(value);
+  }
+  void load_override(boost::serialization::collection_size_type& count);
+
+ private:
+  friend class boost::archive::detail::interface_iarchive<BoundedIArchive>;
+  friend class boost::archive::basic_binary_iarchive<BoundedIArchive>;
+  friend class boost::archive::load_access;
+
+  /// Throws when `count` elements cannot follow in what is left of the message.
+  void check_length(std::size_t count, const char* what) const;
+
+  const SpanInBuffer& buffer_;
+};
+
 inline constexpr unsigned archive_flags = boost::archive::no_header | boost::archive::no_codecvt;
 
 // ---- encoding and decoding ----------------------------------------------------------------------
@@ -83,7 +125,7 @@ template <class T>
 void decode_serialized(ConstBytes bytes, T& out) {
   SpanInBuffer buffer(bytes);
   try {
-    boost::archive::binary_iarchive archive(buffer, archive_flags);
+    BoundedIArchive archive(buffer, archive_flags);
     archive >> out;
   } catch (const std::exception& e) {
     throw_corrupt(typeid(T).name(), e.what());
@@ -101,3 +143,9 @@ struct SerializedCodec<T> {
 };
 
 }  // namespace unipar::detail
+
+// As for binary_iarchive: classes exported with BOOST_CLASS_EXPORT (polymorphic pointers) are
+// registered for it, and arrays of plain elements are read as one block, as binary_oarchive
+// writes them.
+BOOST_SERIALIZATION_REGISTER_ARCHIVE(unipar::detail::BoundedIArchive)
+BOOST_SERIALIZATION_USE_ARRAY_OPTIMIZATION(unipar::detail::BoundedIArchive)

@@ -1,5 +1,7 @@
 /// @file farm.cpp
 /// @brief The task farm's parts that are not templates (see unipar/detail/farm_support.hpp).
+#include <pthread.h>
+#include <signal.h>
 #include <sys/prctl.h>
 
 #include <chrono>
@@ -47,6 +49,70 @@ void Claims::close() noexcept {
                                     std::memory_order_acq_rel, std::memory_order_acquire)) {
       return;
     }
+  }
+}
+
+std::thread thread_without_signals(std::function<void()> body) {
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &previous);  // the new thread inherits this mask
+  struct Restore {
+    sigset_t& mask;
+    ~Restore() { pthread_sigmask(SIG_SETMASK, &mask, nullptr); }
+  } restore{previous};
+  return std::thread(std::move(body));
+}
+
+ServiceHost::~ServiceHost() {
+  {
+    const std::lock_guard lock(mutex_);
+    quit_ = true;
+  }
+  changed_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool ServiceHost::try_start(Job& job) {
+  {
+    const std::lock_guard lock(mutex_);
+    if (job_ != nullptr) return false;
+  }
+  // Started before the job is given: if starting throws, nothing waits for a job never run.
+  if (!thread_.joinable()) thread_ = thread_without_signals([this] { loop(); });
+  {
+    const std::lock_guard lock(mutex_);
+    job_ = &job;
+  }
+  changed_.notify_all();
+  return true;
+}
+
+bool ServiceHost::withdraw(Job& job) {
+  const std::lock_guard lock(mutex_);
+  if (job_ != &job || picked_) return false;
+  job_ = nullptr;
+  return true;
+}
+
+void ServiceHost::wait() {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] { return job_ == nullptr; });
+}
+
+void ServiceHost::loop() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [&] { return job_ != nullptr || quit_; });
+    if (job_ == nullptr) return;  // quit, nothing given
+    Job* job = job_;
+    picked_ = true;
+    lock.unlock();
+    job->run();
+    lock.lock();
+    job_ = nullptr;
+    picked_ = false;
+    changed_.notify_all();
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include "core/checks.hpp"
 #include "core/stash.hpp"
+#include "unipar/detail/farm_support.hpp"
 
 #include <unistd.h>
 
@@ -102,6 +103,12 @@ int Parallelizer::next_collective_tag() {
 
 Parallelizer::RunScope::~RunScope() {
   par_.in_run_ = false;
+  par_.service_host_.reset();  // joins the service thread: none outlives the run (fork forks)
+}
+
+detail::ServiceHost& Parallelizer::service_host() {
+  if (!service_host_) service_host_ = std::make_unique<detail::ServiceHost>();
+  return *service_host_;
 }
 
 void Parallelizer::check_rank(int rank, const char* operation) const {

@@ -176,6 +176,55 @@ TEST(Codec, TruncatedOrOverlongSerializedBytesAreATypeMismatch) {
   expect_every_truncation_is_a_mismatch(std::vector<bool>{true, false});
 }
 
+/// Returns `bytes` with the 8-byte little-endian length found at `offset` replaced by `length`.
+std::vector<std::byte> with_length(std::vector<std::byte> bytes, std::size_t offset,
+                                   std::uint64_t length) {
+  for (int i = 0; i < 8; ++i) bytes.at(offset + i) = static_cast<std::byte>(length >> (8 * i));
+  return bytes;
+}
+
+/// Finds the first 8-byte little-endian `value` in `bytes`.
+std::size_t offset_of(const std::vector<std::byte>& bytes, std::uint64_t value) {
+  for (std::size_t at = 0; at + 8 <= bytes.size(); ++at) {
+    if (with_length(bytes, at, value) == bytes) return at;
+  }
+  ADD_FAILURE() << "length " << value << " not found";
+  return 0;
+}
+
+/// The message of the TypeMismatch that decoding `bytes` as T throws, or what happened instead.
+template <class T>
+std::string mismatch_message(const std::vector<std::byte>& bytes) {
+  try {
+    (void)detail::decode<T>(bytes);
+  } catch (const unipar::TypeMismatch& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("(not a TypeMismatch: ") + e.what() + ")";
+  }
+  return "(decoded without error)";
+}
+
+TEST(Codec, AbsurdLengthsAreATypeMismatchBeforeAnythingIsAllocated) {
+  // One flipped byte in a length must not ask for exabytes (an AddressSanitizer build aborts on
+  // such a request, an ordinary one pages in memory it zero-fills): a string or collection that
+  // claims more elements than bytes follow is corrupt, and the message says what was claimed.
+  const auto strings = encode(std::vector<std::string>{"abcdefg"});
+  const auto counts = {std::uint64_t{1} << 62, std::uint64_t{1} << 40, std::uint64_t{100}};
+  for (std::uint64_t claim : counts) {
+    const auto text = with_length(strings, offset_of(strings, 7), claim);
+    EXPECT_TRUE(contains(mismatch_message<std::vector<std::string>>(text),
+                         "string of " + std::to_string(claim) + " elements"));
+    const auto list = with_length(strings, offset_of(strings, 1), claim);
+    EXPECT_TRUE(contains(mismatch_message<std::vector<std::string>>(list),
+                         "collection of " + std::to_string(claim) + " elements"));
+  }
+  const auto doubles = encode(std::map<int, std::vector<double>>{{1, {2.0, 3.0}}});
+  const auto huge = with_length(doubles, offset_of(doubles, 2), std::uint64_t{1} << 61);
+  EXPECT_THROW((void)(detail::decode<std::map<int, std::vector<double>>>(huge)),
+               unipar::TypeMismatch);
+}
+
 TEST(Codec, WrongTypeDecodedFromSerializedBytesIsATypeMismatch) {
   const auto particle = encode(make_value<Particle>(3));
   // The bytes of a Particle decoded as a map: whatever happens, it is a TypeMismatch or a value.

@@ -446,14 +446,27 @@ TEST(FarmCompletionOrder, InsideRunLateItemsComeFirstUnorderedAndInOrderWhenOrde
 // gives up after 60 s and the test fails). While main waits, the workers claim everything else,
 // so main computes exactly that one item.
 
-TEST(FarmSlowMain, WorkersComputeEverythingElseWhileMainIsInASlowItem) {
-  if (backend().nprocs() == 1) GTEST_SKIP() << "needs workers besides main";
+/// A result that carries `payload` doubles besides which item it is and who computed it: with
+/// enough of them a worker's results overflow the channel to main while main is in its slow item.
+struct Heavy {
+  Done done;
+  std::vector<double> payload;
+  template <class Archive>
+  void serialize(Archive& archive, unsigned /*version*/) {
+    archive& done.index& done.by& payload;
+  }
+};
+
+/// The slow-main case with results made by `make(done)`; `done_of(result)` reads them back.
+template <class Make, class DoneOf>
+void expect_workers_compute_everything_else_while_main_is_slow(Make make, DoneOf done_of) {
   constexpr int n = 40;
   const MarkerDir dir;
+  using R = decltype(make(Done{}));
   struct Outcome {
-    std::vector<Done> each;  // map_each, by index
+    std::vector<R> each;  // map_each, by index
     std::vector<std::size_t> order;
-    std::vector<Done> mapped;  // map
+    std::vector<R> mapped;  // map
   };
   const auto outcome = backend().run([&](Parallelizer& par) {
     Outcome out;
@@ -470,13 +483,13 @@ TEST(FarmSlowMain, WorkersComputeEverythingElseWhileMainIsInASlowItem) {
                      "the workers to compute every item main did not take");
         }
         dir.mark(call + std::to_string(i));
-        return Done{i, par.id()};
+        return make(Done{i, par.id()});
       };
       const auto items = par.on_main() ? iota_items(n) : std::vector<int>{};
       if (call == "each-") {
-        Delivered<Done> got(n);
+        Delivered<R> got(n);
         par.map_each(f, items, got.callback());
-        out.each = got.values;
+        out.each = std::move(got.values);
         out.order = got.order;
       } else {
         out.mapped = par.map(f, items);
@@ -493,14 +506,39 @@ TEST(FarmSlowMain, WorkersComputeEverythingElseWhileMainIsInASlowItem) {
   for (const auto* results : {&outcome.each, &outcome.mapped}) {
     int on_main = 0;
     for (int i = 0; i < n; ++i) {
-      EXPECT_EQ((*results)[i].index, i);
-      EXPECT_GE((*results)[i].by, 0);
-      EXPECT_LT((*results)[i].by, backend().nprocs());
-      on_main += (*results)[i].by == 0 ? 1 : 0;
+      const Done done = done_of((*results)[i]);
+      EXPECT_EQ(done.index, i);
+      EXPECT_GE(done.by, 0);
+      EXPECT_LT(done.by, backend().nprocs());
+      on_main += done.by == 0 ? 1 : 0;
     }
     EXPECT_EQ(on_main, 1) << (results == &outcome.each ? "map_each" : "map")
                           << ": main should compute only the item it was slow in";
   }
+}
+
+TEST(FarmSlowMain, WorkersComputeEverythingElseWhileMainIsInASlowItem) {
+  if (backend().nprocs() == 1) GTEST_SKIP() << "needs workers besides main";
+  expect_workers_compute_everything_else_while_main_is_slow([](Done d) { return d; },
+                                                            [](const Done& d) { return d; });
+}
+
+TEST(FarmSlowMain, WorkersHandOverResultsLargerThanTheChannelWhileMainIsInASlowItem) {
+  // 39 results of 160 KiB are 6 MiB, several times what the channel from a worker to main holds:
+  // the workers must be able to hand them over while main's thread is in its item.
+  if (backend().nprocs() == 1) GTEST_SKIP() << "needs workers besides main";
+  constexpr std::size_t doubles = 20'000;
+  expect_workers_compute_everything_else_while_main_is_slow(
+      [](Done d) {
+        Heavy heavy{d, std::vector<double>(doubles, double(d.index))};
+        return heavy;
+      },
+      [](const Heavy& h) {
+        const bool intact = h.payload.size() == doubles &&
+                            std::all_of(h.payload.begin(), h.payload.end(),
+                                        [&](double x) { return x == double(h.done.index); });
+        return intact ? h.done : Done{-1, -1};
+      });
 }
 
 // ---- 5. tuples, zip and grid --------------------------------------------------------------------

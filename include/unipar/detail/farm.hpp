@@ -2,14 +2,14 @@
 /// @brief The task farm: the one engine behind `map` and `map_each` (and the layers after).
 ///
 /// Every process claims chunks of items from a claim counter (detail::Claims) as it becomes
-/// free and sends main its results; main computes chunks of its own between taking results in,
-/// and no process ever waits for main's computation to get work:
+/// free and sends main its results. On main a dispatcher thread owns the transport and takes
+/// the results in while main's own thread computes chunks of its own, so that no process ever
+/// waits for main's computation, neither to get work nor to hand its results over:
 ///   - fork: the counter is a word in the memory the processes share; a worker claims by
-///     compare-and-swap and main's attention is needed only to take results in;
-///   - MPI (no shared word): the counter lives on main, and a dispatcher thread on main hands
-///     chunks to the workers on request (and ships the items) while main's own thread computes;
-///     workers ask for their next chunk before computing the current one, so that the
-///     dispatcher's answer is there when they need it;
+///     compare-and-swap, and the dispatcher stops once main holds every result;
+///   - MPI (no shared word): the counter lives on main, and the dispatcher hands chunks to the
+///     workers on request (and ships the items); workers ask for their next chunk before
+///     computing the current one, so that the dispatcher's answer is there when they need it;
 ///   - one process (serial, fork:1, one rank): main alone, in chunks, for the same delivery and
 ///     progress.
 /// What happens to results is the front end's Store: CollectResults (map: each result in its
@@ -83,10 +83,11 @@ class CollectResults {
 };
 
 /// map_each: `on_result(index, std::move(result))` per item, on main's thread.
-template <class R, class OnResult>
+template <class R>
 class StreamResults {
  public:
-  StreamResults(OnResult& on_result, bool ordered) : on_result_(on_result), ordered_(ordered) {}
+  using OnResult = FunctionRef<void(std::size_t, R&&)>;
+  StreamResults(OnResult on_result, bool ordered) : on_result_(on_result), ordered_(ordered) {}
   void start(std::size_t) {}
   Chunk<R> chunk(std::uint64_t begin, std::uint64_t count) {
     Chunk<R> chunk{begin, count, std::vector<R>(count), {}};
@@ -109,24 +110,26 @@ class StreamResults {
  private:
   void emit(Chunk<R>& chunk) {
     for (std::size_t i = 0; i < chunk.count; ++i) {
-      std::invoke(on_result_, static_cast<std::size_t>(chunk.begin + i),
-                  std::move(chunk.values[i]));
+      on_result_(static_cast<std::size_t>(chunk.begin + i), std::move(chunk.values[i]));
     }
     next_ = chunk.begin + chunk.count;
   }
 
-  OnResult& on_result_;
+  OnResult on_result_;
   bool ordered_;
   std::uint64_t next_ = 0;
   std::map<std::uint64_t, Chunk<R>> pending_;  // ordered: chunks that arrived early
 };
 
-template <class F, class T, class Store>
+/// One call of the farm over items of type T with results of type R (`f` already unpacks
+/// tuple items: the engine is compiled once per item and result type, not per function).
+template <class T, class R, class Store>
 class Farm {
  public:
-  using Result = item_result_t<F, T>;
+  using Result = R;
+  using Function = FunctionRef<R(const T&)>;
 
-  Farm(Parallelizer& par, const F& f, const std::vector<T>& items, bool items_local,
+  Farm(Parallelizer& par, Function f, const std::vector<T>& items, bool items_local,
        const MapOptions& options, Store& store)
       : t_(par.transport()),
         f_(f),
@@ -138,10 +141,9 @@ class Farm {
 
   void run() {
     if (t_.nprocs() == 1) return run_alone();
-    if (std::atomic<std::uint64_t>* word = t_.shared_word()) {
-      return t_.id() == 0 ? run_main_shared(*word) : run_worker_shared(*word);
-    }
-    return t_.id() == 0 ? run_main_served() : run_worker_served();
+    std::atomic<std::uint64_t>* shared = t_.shared_word();
+    if (t_.id() == 0) return run_main(shared);
+    return shared != nullptr ? run_worker_shared(*shared) : run_worker_served();
   }
 
  private:
@@ -191,7 +193,7 @@ class Farm {
     const auto start = Clock::now();
     for (std::uint64_t i = 0; i < span.count; ++i) {
       try {
-        chunk.values[i] = apply_item(f_, items_[span.begin + i]);
+        chunk.values[i] = f_(items_[span.begin + i]);
       } catch (...) {
         throw_item_failure_on_main(span.begin + i, std::current_exception());
       }
@@ -201,34 +203,6 @@ class Farm {
   }
 
   // ---- fork: a shared claim word --------------------------------------------------------------
-
-  void run_main_shared(std::atomic<std::uint64_t>& word) {
-    const std::uint64_t n = items_.size();
-    store_.start(n);
-    Claims claims(word, epoch(), n);
-    claims.open();
-    OnFailure on_failure{claims};
-    open_workers(n);
-    ProgressLine progress(n, options_.progress, options_.label);
-    ChunkSizer sizer = main_sizer();
-    std::uint64_t delivered = 0;
-    while (delivered < n) {
-      const Span span = claims.claim(sizer);
-      if (span.count > 0) {
-        Chunk<Result> own = compute_on_main(span, sizer);
-        for (int worker = 1; worker < t_.nprocs(); ++worker) {
-          while (t_.probe(worker, tag_)) delivered += take_results(worker);
-        }
-        store_.deliver(std::move(own));
-        delivered += span.count;
-      } else {
-        delivered += take_results(t_.wait_for_any(tag_));
-      }
-      progress.update(delivered);
-    }
-    on_failure.armed = false;
-    progress.finish();
-  }
 
   void open_workers(std::uint64_t n) {
     const FarmOpen open{n, items_local_ ? 0U : 1U};
@@ -256,14 +230,12 @@ class Farm {
     Claims claims(word, epoch(), open.total);
     ChunkSizer sizer = worker_sizer();
     std::vector<Result> out;
-    for (;;) {
-      const Span span = claims.claim(sizer);
-      if (span.count == 0) return;
+    for (Span span = claims.claim(sizer); span.count > 0; span = claims.claim(sizer)) {
       compute_on_worker(std::span(*items).subspan(span.begin, span.count), span, out, sizer);
     }
   }
 
-  // ---- MPI: main's dispatcher thread ----------------------------------------------------------
+  // ---- main: the dispatcher thread and main's own chunks ---------------------------------------
 
   /// What the dispatcher hands main's thread: results that arrived, and how it ended.
   struct Mailbox {
@@ -274,33 +246,59 @@ class Farm {
     bool finished = false;
   };
 
-  void run_main_served() {
+  /// Who may take messages in, and what is known of the workers. The transport is used by one
+  /// thread at a time, whichever holds `transport`: the dispatcher while main's thread computes,
+  /// main's thread between its chunks (so that what arrived during a chunk is delivered before
+  /// it, in completion order).
+  struct Dispatch {
+    std::mutex transport;
+    std::vector<ChunkSizer> sizers;  // MPI: each worker's measured cost, for its next chunk
+    // MPI: workers not yet told that nothing is left, and items handed out whose results have
+    // not come back. fork's workers claim for themselves (results are checked for range only),
+    // and main's thread stops the dispatcher when it holds every result.
+    bool hands_out = false;
+    int working = 0;
+    std::uint64_t outstanding = 0;
+    bool over() const { return hands_out && working == 0 && outstanding == 0; }
+  };
+
+  /// `shared`: fork's claim word, or null (MPI: main claims for the workers in a word of its own).
+  void run_main(std::atomic<std::uint64_t>* shared) {
     const std::uint64_t n = items_.size();
     store_.start(n);
-    std::atomic<std::uint64_t> word{0};
-    Claims claims(word, 0, n);
+    std::atomic<std::uint64_t> own_word{0};
+    Claims claims(shared != nullptr ? *shared : own_word, shared != nullptr ? epoch() : 0, n);
     claims.open();
+    if (shared != nullptr) open_workers(n);
+    Dispatch state;
+    state.sizers.assign(static_cast<std::size_t>(t_.nprocs()), worker_sizer());
+    state.hands_out = shared == nullptr;
+    state.working = t_.nprocs() - 1;
     ProgressLine progress(n, options_.progress, options_.label);
     std::uint64_t delivered = 0;
+    const auto deliver = [&](Chunk<Result>&& chunk) {
+      delivered += chunk.count;
+      store_.deliver(std::move(chunk));
+    };
     if (!t_.capabilities().serialized_threads) {
       // No thread may call MPI but this one: main dispatches and does not compute.
       const std::atomic<bool> never{false};
-      dispatch(claims, never, [&](Chunk<Result>&& chunk) {
-        delivered += chunk.count;
-        store_.deliver(std::move(chunk));
+      dispatch(claims, state, never, [&](Chunk<Result>&& chunk) {
+        deliver(std::move(chunk));
         progress.update(delivered);
       });
       progress.finish();
       return;
     }
     Mailbox mailbox;
-    // However main leaves, the claims are closed and the dispatcher joined first; when main
+    // However main leaves, the claims are closed and the dispatcher stopped first; when main
     // leaves by an exception the dispatcher is stopped at once (the workers then learn of the
     // failure from the backend).
     OnFailure on_failure{claims};
     ServiceThread dispatcher(
+        t_.service_host(),
         [&](const std::atomic<bool>& stop) {
-          dispatch(claims, stop, [&](Chunk<Result>&& chunk) {
+          dispatch(claims, state, stop, [&](Chunk<Result>&& chunk) {
             const std::lock_guard lock(mailbox.mutex);
             mailbox.arrived.push_back(std::move(chunk));
             mailbox.changed.notify_one();
@@ -320,73 +318,94 @@ class Farm {
       Chunk<Result> own;
       if (span.count > 0) own = compute_on_main(span, sizer);
       {
-        std::unique_lock lock(mailbox.mutex);
-        if (span.count == 0) {
-          mailbox.changed.wait(lock, [&] { return !mailbox.arrived.empty() || mailbox.finished; });
+        // What the dispatcher took in during the chunk, then what is waiting: both completed
+        // before main's own chunk is delivered.
+        const std::lock_guard transport(state.transport);
+        {
+          const std::lock_guard lock(mailbox.mutex);
+          if (mailbox.error) std::rethrow_exception(mailbox.error);
+          taken.swap(mailbox.arrived);
         }
+        const auto keep = [&](Chunk<Result>&& chunk) { taken.push_back(std::move(chunk)); };
+        while (!state.over() && serve_one(claims, state, keep)) {
+        }
+      }
+      if (span.count == 0 && taken.empty()) {
+        std::unique_lock lock(mailbox.mutex);
+        mailbox.changed.wait(lock, [&] { return !mailbox.arrived.empty() || mailbox.finished; });
         if (mailbox.error) std::rethrow_exception(mailbox.error);
         taken.swap(mailbox.arrived);
-        if (taken.empty() && span.count == 0 && mailbox.finished) {
-          throw_corrupt("map", "the dispatcher ended before every result arrived");
-        }
+        if (taken.empty()) throw_corrupt("map", "the dispatcher ended before every result arrived");
       }
-      for (; !taken.empty(); taken.pop_front()) {
-        delivered += taken.front().count;
-        store_.deliver(std::move(taken.front()));
-      }
-      if (span.count > 0) {
-        store_.deliver(std::move(own));
-        delivered += span.count;
-      }
+      for (; !taken.empty(); taken.pop_front()) deliver(std::move(taken.front()));
+      if (span.count > 0) deliver(std::move(own));
       progress.update(delivered);
     }
-    // Every result is in; the dispatcher ends once it has told every worker so.
-    dispatcher.finish();
+    // Every result is in. MPI: the dispatcher ends once it has told every worker so; fork: it
+    // has nothing left to wait for.
+    if (shared != nullptr) {
+      dispatcher.stop();
+    } else {
+      dispatcher.finish();
+    }
     on_failure.armed = false;
     if (mailbox.error) std::rethrow_exception(mailbox.error);
     progress.finish();
   }
 
-  /// Serves the workers' requests and takes their results in until every worker was told the
-  /// call is over and every chunk it was given came back (or `stop`).
+  /// The dispatcher: takes the workers' results in (and, MPI, serves their requests) until
+  /// `stop`, and under MPI until every worker knows the call is over and every chunk it was
+  /// given came back.
   template <class Deliver>
-  void dispatch(Claims& claims, const std::atomic<bool>& stop, Deliver&& deliver) {
+  void dispatch(Claims& claims, Dispatch& state, const std::atomic<bool>& stop, Deliver&& deliver) {
     IdlePacer pacer;
-    std::vector<ChunkSizer> sizers(static_cast<std::size_t>(t_.nprocs()), worker_sizer());
-    int working = t_.nprocs() - 1;  // workers not yet told that nothing is left
-    std::uint64_t outstanding = 0;  // items handed out whose results have not come back
-    const std::uint64_t n = items_.size();
-    while ((working > 0 || outstanding > 0) && !stop.load(std::memory_order_relaxed)) {
-      // One look with the checks of a wait: a worker that failed or left ends the call.
-      const int worker = t_.poll_any(tag_);
-      if (worker < 0) {
-        pacer.idle();
-        continue;
+    while (!stop.load(std::memory_order_relaxed)) {
+      bool served = false;
+      {
+        const std::lock_guard transport(state.transport);
+        if (state.over()) return;
+        served = serve_one(claims, state, deliver);
       }
-      pacer.busy();
-      FarmMessage message{};
-      receive_plain(worker, message);
-      if (message.kind == FarmMessage::request) {
-        auto& sizer = sizers[static_cast<std::size_t>(worker)];
-        sizer.assign(message.count, message.nanoseconds);
-        const Span span = claims.claim(sizer);
-        send_plain(worker, span);
-        if (span.count == 0) {
-          --working;
-        } else {
-          outstanding += span.count;
-          if (!items_local_) send_items(worker, span);
-        }
-      } else if (message.kind == FarmMessage::results && message.begin + message.count <= n &&
-                 message.count <= outstanding) {
-        Chunk<Result> chunk = store_.chunk(message.begin, message.count);
-        receive_values(worker, chunk.values);
-        outstanding -= message.count;
-        deliver(std::move(chunk));
+      if (served) {
+        pacer.busy();
       } else {
-        throw_corrupt("map", "farm message");
+        pacer.idle();
       }
     }
+  }
+
+  /// Takes in one message from a worker, if one is there (the caller holds state.transport):
+  /// answers a request, or hands a chunk of results to `deliver`. A worker that failed or left
+  /// ends the call here (one look with the checks of a wait).
+  template <class Deliver>
+  bool serve_one(Claims& claims, Dispatch& state, Deliver&& deliver) {
+    const int worker = t_.poll_any(tag_);
+    if (worker < 0) return false;
+    const std::uint64_t n = items_.size();
+    FarmMessage message{};
+    receive_plain(worker, message);
+    if (message.kind == FarmMessage::request && state.hands_out) {
+      auto& sizer = state.sizers[static_cast<std::size_t>(worker)];
+      sizer.assign(message.count, message.nanoseconds);
+      const Span span = claims.claim(sizer);
+      send_plain(worker, span);
+      if (span.count == 0) {
+        --state.working;
+      } else {
+        state.outstanding += span.count;
+        if (!items_local_) send_items(worker, span);
+      }
+    } else if (message.kind == FarmMessage::results && message.begin <= n &&
+               message.count <= n - message.begin &&
+               (!state.hands_out || message.count <= state.outstanding)) {
+      Chunk<Result> chunk = store_.chunk(message.begin, message.count);
+      receive_values(worker, chunk.values);
+      if (state.hands_out) state.outstanding -= message.count;
+      deliver(std::move(chunk));
+    } else {
+      throw_corrupt("map", "farm message");
+    }
+    return true;
   }
 
   void run_worker_served() {
@@ -426,7 +445,7 @@ class Farm {
     out.resize(work.size());
     for (std::size_t i = 0; i < work.size(); ++i) {
       try {
-        out[i] = apply_item(f_, work[i]);
+        out[i] = f_(work[i]);
       } catch (...) {
         throw ItemFailure(span.begin + i, std::current_exception());
       }
@@ -436,19 +455,6 @@ class Farm {
     send_plain(0, FarmMessage{FarmMessage::results, span.begin, span.count, nanoseconds});
     const Encoded<std::vector<Result>> encoded(out);
     t_.send(0, tag_, fingerprint_v<std::vector<Result>>, encoded.bytes());
-  }
-
-  /// Main: one worker's chunk of results, delivered; returns how many items it held.
-  std::uint64_t take_results(int worker) {
-    FarmMessage message{};
-    receive_plain(worker, message);
-    if (message.kind != FarmMessage::results || message.begin + message.count > items_.size()) {
-      throw_corrupt("map", "farm message");
-    }
-    Chunk<Result> chunk = store_.chunk(message.begin, message.count);
-    receive_values(worker, chunk.values);
-    store_.deliver(std::move(chunk));
-    return message.count;
   }
 
   /// Plain results land straight in `into`; others are decoded, then moved.
@@ -507,7 +513,7 @@ class Farm {
   }
 
   Transport t_;
-  const F& f_;
+  Function f_;
   const std::vector<T>& items_;
   bool items_local_;
   const MapOptions& options_;
@@ -522,15 +528,24 @@ namespace unipar {
 template <class F, class T, class Store>
 void Parallelizer::run_farm(const F& f, const std::vector<T>& items, const MapOptions& options,
                             Store& store) {
+  using R = detail::item_result_t<F, T>;
+  const auto call = [&f](const T& item) -> R { return detail::apply_item(f, item); };
+  run_farm_erased<T, R, Store>(call, items, options, store);
+}
+
+template <class T, class R, class Store>
+void Parallelizer::run_farm_erased(detail::FunctionRef<R(const T&)> f, const std::vector<T>& items,
+                                   const MapOptions& options, Store& store) {
+  using Engine = detail::Farm<T, R, Store>;
   if (in_run_) {
     const Collective collective(*this, detail::Op::map, 0);
-    detail::Farm<F, T, Store>(*this, f, items, false, options, store).run();
+    Engine(*this, f, items, false, options, store).run();
     return;
   }
   run([&](Parallelizer& par) {
     const Collective collective(par, detail::Op::map, 0);
     const bool local = par.capabilities().workers_hold_snapshot;
-    detail::Farm<F, T, Store>(par, f, items, local, options, store).run();
+    Engine(par, f, items, local, options, store).run();
   });
 }
 
@@ -572,8 +587,7 @@ void Parallelizer::map_each(const F& f, const std::vector<T>& items, OnResult&& 
     map_each([&f](const T& item) -> std::uint8_t { return detail::apply_item(f, item) ? 1 : 0; },
              items, relay, options);
   } else {
-    using Callback = std::remove_reference_t<OnResult>;
-    detail::StreamResults<R, Callback> store(on_result, options.ordered);
+    detail::StreamResults<R> store(on_result, options.ordered);
     run_farm(f, items, options, store);
   }
 }

@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -96,16 +99,60 @@ class Claims {
   std::uint64_t total_;
 };
 
-/// A thread on main that owns the transport while main's own thread runs the user's code (the
-/// MPI farm's dispatcher, the client/server runner's): `body(stop)` runs in it, and when the
-/// body ends, by returning or throwing, `ended(error)` is called in the thread. Destroying it
-/// (main leaving by an exception) asks the body to stop and joins it; finish() joins without
-/// asking (the body ends by itself).
-class ServiceThread {
+/// Starts a thread with every signal blocked, so that signals meant for the process (fork's
+/// SIGCHLD handler, which main's thread keeps from running at the wrong moments by blocking it,
+/// or the program's own) are never run on a thread of the library's.
+std::thread thread_without_signals(std::function<void()> body);
+
+/// The one thread a process keeps for ServiceThread bodies during a run (Parallelizer owns it,
+/// creates it at the first use in a run and joins it when the run ends, so that no such thread
+/// exists when fork forks). Starting a thread costs about 50 us on some machines, more than a
+/// small map call; handing a parked thread a body costs a wake-up.
+class ServiceHost {
+ public:
+  /// A body for the thread (it must outlive its run()).
+  class Job {
+   public:
+    virtual void run() noexcept = 0;
+
+   protected:
+    ~Job() = default;
+  };
+
+  ServiceHost() = default;
+  ~ServiceHost();
+  ServiceHost(const ServiceHost&) = delete;
+  ServiceHost& operator=(const ServiceHost&) = delete;
+
+  /// Runs `job` on the thread (started at the first job); false when a job is running already
+  /// (one inside another, e.g. a map inside a client/server runner's client).
+  bool try_start(Job& job);
+  /// Takes `job` back if the thread has not begun it (then it never runs); false otherwise.
+  bool withdraw(Job& job);
+  /// Waits until the job started last has returned.
+  void wait();
+
+ private:
+  void loop();
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  Job* job_ = nullptr;   // given and not yet finished
+  bool picked_ = false;  // job_ is running
+  bool quit_ = false;
+  std::thread thread_;
+};
+
+/// A body on main's service thread that owns the transport while main's own thread runs the
+/// user's code (the farm's dispatcher, the client/server runner's): `body(stop)` runs there,
+/// and when it ends, by returning or throwing, `ended(error)` is called there. Destroying it
+/// (main leaving by an exception) asks the body to stop and waits for it, as stop() does;
+/// finish() waits without asking (the body ends by itself).
+class ServiceThread final : private ServiceHost::Job {
  public:
   template <class Body, class Ended>
-  ServiceThread(Body body, Ended ended)
-      : thread_([this, body = std::move(body), ended = std::move(ended)]() mutable {
+  ServiceThread(ServiceHost& host, Body body, Ended ended)
+      : host_(host), body_([this, body = std::move(body), ended = std::move(ended)]() mutable {
           std::exception_ptr error;
           try {
             body(static_cast<const std::atomic<bool>&>(stop_));
@@ -113,21 +160,37 @@ class ServiceThread {
             error = std::current_exception();
           }
           ended(error);
-        }) {}
-  ~ServiceThread() {
-    stop_.store(true, std::memory_order_relaxed);
-    finish();
+        }) {
+    if (!host_.try_start(*this)) own_ = thread_without_signals([this] { run(); });
   }
+  ~ServiceThread() { stop(); }
   ServiceThread(const ServiceThread&) = delete;
   ServiceThread& operator=(const ServiceThread&) = delete;
 
   void finish() {
-    if (thread_.joinable()) thread_.join();
+    if (own_.joinable()) {
+      own_.join();
+    } else if (running_) {
+      host_.wait();
+    }
+    running_ = false;
+  }
+  /// Asks the body to stop and waits for it; a body the thread has not begun yet never runs
+  /// (nor does `ended`).
+  void stop() {
+    stop_.store(true, std::memory_order_relaxed);
+    if (running_ && !own_.joinable() && host_.withdraw(*this)) running_ = false;
+    finish();
   }
 
  private:
+  void run() noexcept override { body_(); }
+
+  ServiceHost& host_;
   std::atomic<bool> stop_{false};
-  std::thread thread_;
+  std::function<void()> body_;
+  bool running_ = true;
+  std::thread own_;  // when the host was busy
 };
 
 /// The demangled type and what() of an exception (a handler's, reported to main).
