@@ -8,14 +8,12 @@
 
 #include <unipar/unipar.hpp>
 
-#include "random_stream.hpp"
-
 namespace demo {
 
 /// How many of `samples` random points in [0,1)^2 fall inside the quarter circle, using the
 /// stream of (seed, task).
 inline std::uint64_t count_hits(std::uint64_t seed, std::uint64_t task, std::uint64_t samples) {
-  RandomStream random(seed, task);
+  unipar::TaskRandom random(seed, task);
   std::uint64_t hits = 0;
   for (std::uint64_t i = 0; i < samples; ++i) {
     const double x = random.uniform();

@@ -15,7 +15,7 @@
 #include <numbers>
 #include <vector>
 
-#include "random_stream.hpp"
+#include <unipar/random.hpp>
 
 namespace demo {
 
@@ -52,7 +52,7 @@ inline PendulumResult simulate_pendulum(const PendulumRun& run, std::uint64_t se
   const auto transient_periods =
       static_cast<std::uint64_t>(std::ceil(40.0 / (run.damping * period)));
 
-  RandomStream random(seed ^ 0x5357454550ull /* "SWEEP" */, run.index);
+  unipar::TaskRandom random(seed ^ 0x5357454550ull /* "SWEEP" */, run.index);
   double theta = std::numbers::pi * (2.0 * random.uniform() - 1.0);
   double omega = 2.0 * random.uniform() - 1.0;
 

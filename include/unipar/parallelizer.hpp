@@ -19,6 +19,7 @@
 
 #include "unipar/codec.hpp"
 #include "unipar/detail/apply.hpp"
+#include "unipar/detail/block_tree.hpp"
 #include "unipar/detail/bytes.hpp"
 #include "unipar/detail/function_ref.hpp"
 #include "unipar/detail/tags.hpp"
@@ -307,6 +308,30 @@ class Parallelizer {
     return broadcast(reduce(value, op, 0), 0);
   }
 
+  /// @brief Combines the concatenation of every process's block (in id order, the inverse of
+  /// `scatter`, as `gather_blocks`) with `op` over one fixed binary tree of the global item
+  /// index, so that the result is bit-identical on every backend and number of processes, with
+  /// blocks of any sizes (op(op(x0, x1), op(x2, x3)) ... for four items, however they are
+  /// spread). `op` need not be commutative; it must be associative for the result to mean the
+  /// same as a left fold. Each process sends root at most 2 log2(n) partial values.
+  /// @return the result on root; T{} elsewhere.
+  /// @throws UsageError (on every process) when every block is empty.
+  /// @note Every process must call it, in the same order as the other collectives.
+  template <class T, class Op>
+  requires std::invocable<Op&, T, const T&> T reduce_blocks(const std::vector<T>& block, Op op,
+                                                            int root = 0) {
+    const Collective collective(*this, detail::Op::reduce_blocks, root);
+    return reduce_blocks_on(root, block, op);
+  }
+
+  /// @brief As `reduce_blocks`, with the result on every process.
+  /// @note Every process must call it, in the same order as the other collectives.
+  template <class T, class Op>
+  requires std::invocable<Op&, T, const T&> T allreduce_blocks(const std::vector<T>& block, Op op) {
+    const Collective collective(*this, detail::Op::allreduce_blocks, 0);
+    return broadcast(reduce_blocks_on(0, block, op), 0);
+  }
+
   /// @brief Returns once every process has called it.
   /// @note Every process must call it, in the same order as the other collectives.
   void barrier();
@@ -409,6 +434,47 @@ class Parallelizer {
   /// joined when the run ends).
   detail::ServiceHost& service_host();
 
+  template <class T, class Op>
+  T reduce_blocks_on(int root, const std::vector<T>& block, Op& op) {
+    static_assert(!std::is_same_v<T, bool>,
+                  "unipar: reduce_blocks of bool: reduce a vector of std::uint8_t instead");
+    const auto sizes = broadcast(gather<std::uint64_t>(block.size(), root), root);
+    std::uint64_t offset = 0;
+    std::uint64_t total = 0;
+    for (int i = 0; i < nprocs_; ++i) {
+      if (i == id_) offset = total;
+      total += sizes[static_cast<std::size_t>(i)];
+    }
+    if (total == 0) {
+      throw UsageError(std::string(detail::op_name(op_)) +
+                       ": every process's block is empty; there is nothing to combine");
+    }
+    // Root knows every block's place from the sizes, so only the nodes' values travel (three
+    // steps in all, four with allreduce_blocks' broadcast: the most a collective has).
+    std::vector<T> values;
+    for (const detail::TreeNode node : detail::tree_cover(offset, offset + block.size())) {
+      values.push_back(detail::tree_value(block.data() + (node.begin() - offset),
+                                          std::uint64_t{1} << node.level, op));
+    }
+    auto gathered = gather(values, root);
+    if (id_ != root) return T{};
+    std::vector<std::uint64_t> all_words;
+    std::vector<T> all_values;
+    std::uint64_t begin = 0;
+    for (int i = 0; i < nprocs_; ++i) {
+      const std::uint64_t end = begin + sizes[static_cast<std::size_t>(i)];
+      const auto nodes = detail::tree_cover(begin, end);
+      auto& part = gathered[static_cast<std::size_t>(i)];
+      if (part.size() != nodes.size()) detail::throw_corrupt("reduce_blocks", "node count");
+      for (std::size_t k = 0; k < nodes.size(); ++k) {
+        all_words.push_back(detail::pack(nodes[k]));
+        all_values.push_back(std::move(part[k]));
+      }
+      begin = end;
+    }
+    return detail::tree_join(all_words, all_values, op);
+  }
+
   /// map and map_each: the task farm (detail/farm.hpp) with the front end's `store`. The
   /// engine is instantiated per item and result type, not per function: `f` gets there as a
   /// detail::FunctionRef.
@@ -428,6 +494,22 @@ class Parallelizer {
 
    private:
     Parallelizer& par_;
+  };
+
+  /// Marks the scope in which the task farm runs the user's code (an item's function, an
+  /// `on_result` callback): a collective called there is a UsageError, not a hang.
+  class UserCode {
+   public:
+    explicit UserCode(Parallelizer& par) noexcept : par_(par), outer_(par.in_user_code_) {
+      par_.in_user_code_ = true;
+    }
+    ~UserCode() { par_.in_user_code_ = outer_; }
+    UserCode(const UserCode&) = delete;
+    UserCode& operator=(const UserCode&) = delete;
+
+   private:
+    Parallelizer& par_;
+    bool outer_;
   };
 
   /// One public collective call: checks that it is made inside `run` with a valid root, and
@@ -520,6 +602,7 @@ class Parallelizer {
   int id_;
   int nprocs_;
   bool in_run_ = false;
+  bool in_user_code_ = false;        // a map item's function or map_each's callback is running
   detail::CollectiveLog log_;        // the collectives of the current run
   detail::Op op_ = detail::Op::map;  // the collective this process is in (or was last in)
   int step_ = 0;                     // its next step

@@ -9,6 +9,7 @@
 #include "unipar/fork.hpp"
 #include "unipar/map_options.hpp"
 #include "unipar/parallelizer.hpp"
+#include "unipar/random.hpp"
 #include "unipar/serial.hpp"
 #include "unipar/serialization.hpp"
 #include "unipar/shared.hpp"

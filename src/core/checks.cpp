@@ -48,7 +48,7 @@ constexpr const char* same_order = "; every process must call each collective, i
 const char* op_name(Op op) {
   static constexpr const char* names[op_count] = {
       "unknown collective", "broadcast", "scatter", "gather", "gather_blocks", "reduce",
-      "allreduce",          "barrier",   "map",           "serve"};
+      "allreduce",          "barrier",   "map",     "serve",  "reduce_blocks", "allreduce_blocks"};
   const int index = static_cast<int>(op);
   return index >= 1 && index < op_count ? names[index] : names[0];
 }

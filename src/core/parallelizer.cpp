@@ -84,6 +84,13 @@ Parallelizer::RunScope::RunScope(Parallelizer& par) : par_(par) {
 }
 
 Parallelizer::Collective::Collective(Parallelizer& par, detail::Op op, int root) : par_(par) {
+  if (par.in_user_code_) {
+    throw UsageError(std::string(detail::op_name(op)) +
+                     " called from inside a map: a function given to map or map_each (or its "
+                     "on_result callback) runs while the other processes are in the map, and "
+                     "cannot make collective calls; compute in it and communicate after the map "
+                     "returns");
+  }
   if (par.collective_depth_ == 0) {
     par.check_in_run(detail::op_name(op));
     par.check_rank(root, detail::op_name(op));

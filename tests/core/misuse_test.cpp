@@ -113,6 +113,35 @@ TEST(Misuse, NestedRunIsAUsageErrorAndTheOuterRunGoesOn) {
   EXPECT_EQ(outer.run([](Parallelizer& par) { return par.allreduce(1, std::plus<>{}); }), n);
 }
 
+TEST(Misuse, ACollectiveFromInsideAMapIsAUsageErrorOnEveryBackend) {
+  // The item's function runs while the other processes are inside the map: a collective (a
+  // nested map included) there could only hang or mix messages up. It fails the map clearly, on
+  // whichever process ran the item, and the parallelizer is usable afterwards.
+  auto& par = backend();
+  const std::vector<int> items{1, 2, 3, 4, 5, 6, 7, 8};
+  const std::string nested = usage_error_message([&] {
+    (void)par.map(
+        [&par](int x) { return par.map([](int y) { return y; }, std::vector<int>{x})[0]; }, items);
+  });
+  EXPECT_TRUE(contains(nested, "map called from inside a map")) << nested;
+  const std::string inside_run = usage_error_message([&] {
+    par.run([](Parallelizer& p) {
+      (void)p.map([&p](int x) { return p.allreduce(x, std::plus<>{}); },
+                  std::vector<int>{1, 2, 3, 4});
+    });
+  });
+  EXPECT_TRUE(contains(inside_run, "allreduce called from inside a map")) << inside_run;
+  const std::string from_callback = usage_error_message([&] {
+    par.run([](Parallelizer& p) {
+      p.map_each([](int x) { return x; }, std::vector<int>{1, 2, 3},
+                 [&p](std::size_t, int&&) { p.barrier(); });
+    });
+  });
+  EXPECT_TRUE(contains(from_callback, "barrier called from inside a map")) << from_callback;
+  EXPECT_EQ(par.map([](int x) { return 2 * x; }, items).size(),
+            holds_main_results() ? items.size() : 0U);
+}
+
 TEST(Misuse, BadBackendSpecsNameTheAcceptedForms) {
   for (const char* spec : {"bogus", "fork:0", "fork:x", "fork:", "fork:-2", "fork:3x", "", "Serial",
                            "fork:99999999999"}) {

@@ -179,7 +179,7 @@ class Farm {
     ChunkSizer sizer = main_sizer();
     for (std::uint64_t begin = 0; begin < n;) {
       const std::uint64_t count = sizer.next(n - begin);
-      store_.deliver(compute_on_main({begin, count}, sizer));
+      hand_over(compute_on_main({begin, count}, sizer));
       begin += count;
       progress.update(begin);
     }
@@ -190,6 +190,7 @@ class Farm {
   /// meanwhile (they completed first).
   Chunk<Result> compute_on_main(Span span, ChunkSizer& sizer) {
     Chunk<Result> chunk = store_.chunk(span.begin, span.count);
+    const auto user_code = t_.user_code();
     const auto start = Clock::now();
     for (std::uint64_t i = 0; i < span.count; ++i) {
       try {
@@ -278,7 +279,7 @@ class Farm {
     std::uint64_t delivered = 0;
     const auto deliver = [&](Chunk<Result>&& chunk) {
       delivered += chunk.count;
-      store_.deliver(std::move(chunk));
+      hand_over(std::move(chunk));
     };
     if (!t_.capabilities().serialized_threads) {
       // No thread may call MPI but this one: main dispatches and does not compute.
@@ -443,11 +444,14 @@ class Farm {
                          ChunkSizer& sizer) {
     const auto start = Clock::now();
     out.resize(work.size());
-    for (std::size_t i = 0; i < work.size(); ++i) {
-      try {
-        out[i] = f_(work[i]);
-      } catch (...) {
-        throw ItemFailure(span.begin + i, std::current_exception());
+    {
+      const auto user_code = t_.user_code();
+      for (std::size_t i = 0; i < work.size(); ++i) {
+        try {
+          out[i] = f_(work[i]);
+        } catch (...) {
+          throw ItemFailure(span.begin + i, std::current_exception());
+        }
       }
     }
     const double nanoseconds = elapsed_ns(start);
@@ -455,6 +459,12 @@ class Farm {
     send_plain(0, FarmMessage{FarmMessage::results, span.begin, span.count, nanoseconds});
     const Encoded<std::vector<Result>> encoded(out);
     t_.send(0, tag_, fingerprint_v<std::vector<Result>>, encoded.bytes());
+  }
+
+  /// Main: gives a chunk to the store (map_each: the user's on_result, as user code).
+  void hand_over(Chunk<Result>&& chunk) {
+    const auto user_code = t_.user_code();
+    store_.deliver(std::move(chunk));
   }
 
   /// Plain results land straight in `into`; others are decoded, then moved.

@@ -21,8 +21,10 @@ enum class Op : int {
   barrier = 7,
   map = 8,
   serve = 9,  // ClientServerRunner::run
+  reduce_blocks = 10,
+  allreduce_blocks = 11,
 };
-inline constexpr int op_count = 10;  // Op values are 1 .. op_count - 1
+inline constexpr int op_count = 12;  // Op values are 1 .. op_count - 1 (at most 15: 4 bits)
 
 /// The most steps (messages exchanged under distinct tags) one collective may take.
 inline constexpr int max_collective_steps = 4;

@@ -38,6 +38,8 @@ class Transport {
   int poll_any(int tag) { return par_.poll_any(tag); }
   /// Main: whether a worker that dies fails the run (Parallelizer::tolerate_worker_loss).
   bool tolerate_worker_loss(bool on) { return par_.tolerate_worker_loss(on); }
+  /// Marks the caller's scope as the user's code (Parallelizer::UserCode).
+  [[nodiscard]] Parallelizer::UserCode user_code() { return Parallelizer::UserCode(par_); }
   /// The thread that runs ServiceThread bodies on this process during the run.
   ServiceHost& service_host() { return par_.service_host(); }
   /// A word every process of the run can update atomically, or null (Parallelizer::shared_word).

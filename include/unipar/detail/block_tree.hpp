@@ -1,0 +1,88 @@
+/// @file block_tree.hpp
+/// @brief The fixed reduction tree of reduce_blocks / allreduce_blocks: one binary tree over
+/// the global item index, whatever the number of processes.
+///
+/// Node (level, index) holds items [index * 2^level, (index + 1) * 2^level) of the n items;
+/// its value is op(left child, right child), or its left child alone when the right child holds
+/// no item (it starts at or after n). The result is the root's value. Each process covers its
+/// block [begin, end) with the largest aligned nodes that fit (at most 2 log n of them),
+/// computes them, and root joins the nodes of every process bottom-up: the same combinations
+/// of the same values in the same order, so the result is bit-identical on any number of
+/// processes (and `op` need not be commutative).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace unipar::detail {
+
+struct TreeNode {
+  std::uint64_t level = 0;
+  std::uint64_t index = 0;
+  std::uint64_t begin() const { return index << level; }
+};
+
+/// The largest aligned nodes that cover [begin, end), in order.
+std::vector<TreeNode> tree_cover(std::uint64_t begin, std::uint64_t end);
+
+/// One word per node, for the wire: the level in the top 8 bits.
+inline std::uint64_t pack(TreeNode node) {
+  return (node.level << 56) | node.index;
+}
+inline TreeNode unpack(std::uint64_t word) {
+  return {word >> 56, word & ((std::uint64_t{1} << 56) - 1)};
+}
+
+/// The value of a complete node over `items` (2^level of them): pairwise, as the tree does.
+template <class T, class Op>
+T tree_value(const T* items, std::uint64_t count, Op& op) {
+  std::vector<T> values(items, items + count);
+  for (std::uint64_t width = 1; width < count; width *= 2) {
+    for (std::uint64_t i = 0; i + width < count; i += 2 * width) {
+      values[i] = std::invoke(op, std::move(values[i]), values[i + width]);
+    }
+  }
+  return std::move(values.front());
+}
+
+/// Joins the nodes of every process (in item order, together a partition of [0, n)) into the
+/// root's value.
+template <class T, class Op>
+T tree_join(const std::vector<std::uint64_t>& words, std::vector<T>& values, Op& op) {
+  struct Entry {
+    TreeNode node;
+    T value;
+  };
+  std::vector<Entry> stack;
+  const auto join_siblings = [&] {
+    while (stack.size() >= 2) {
+      Entry& left = stack[stack.size() - 2];
+      const Entry& right = stack.back();
+      if (left.node.level != right.node.level || left.node.index % 2 != 0 ||
+          right.node.index != left.node.index + 1) {
+        return;
+      }
+      left.value = std::invoke(op, std::move(left.value), right.value);
+      left.node = {left.node.level + 1, left.node.index / 2};
+      stack.pop_back();
+    }
+  };
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    stack.push_back({unpack(words[i]), std::move(values[i])});
+    join_siblings();
+  }
+  // What is left is the right edge: a node whose right sibling holds no item is its parent.
+  while (stack.size() >= 2) {
+    Entry& last = stack.back();
+    if (last.node.index % 2 != 0)
+      throw std::logic_error("unipar: reduction tree nodes out of order");
+    last.node = {last.node.level + 1, last.node.index / 2};
+    join_siblings();
+  }
+  return std::move(stack.front().value);
+}
+
+}  // namespace unipar::detail
