@@ -36,16 +36,28 @@ inline TreeNode unpack(std::uint64_t word) {
   return {word >> 56, word & ((std::uint64_t{1} << 56) - 1)};
 }
 
-/// The value of a complete node over `items` (2^level of them): pairwise, as the tree does.
+/// The value of a complete node over `items` (2^level of them), pairwise as the tree does, in
+/// one pass in item order: a binary counter of partial values, at most level + 1 of them (no
+/// copy of the items, and memory is read once, in order).
 template <class T, class Op>
 T tree_value(const T* items, std::uint64_t count, Op& op) {
-  std::vector<T> values(items, items + count);
-  for (std::uint64_t width = 1; width < count; width *= 2) {
-    for (std::uint64_t i = 0; i + width < count; i += 2 * width) {
-      values[i] = std::invoke(op, std::move(values[i]), values[i + width]);
+  struct Partial {
+    T value;
+    unsigned level;
+  };
+  std::vector<Partial> stack;
+  stack.reserve(65);
+  for (std::uint64_t i = 0; i < count; ++i) {
+    T value = items[i];
+    unsigned level = 0;
+    while (!stack.empty() && stack.back().level == level) {
+      value = std::invoke(op, std::move(stack.back().value), value);
+      stack.pop_back();
+      ++level;
     }
+    stack.push_back({std::move(value), level});
   }
-  return std::move(values.front());
+  return std::move(stack.front().value);
 }
 
 /// Joins the nodes of every process (in item order, together a partition of [0, n)) into the
