@@ -458,7 +458,7 @@ class Parallelizer {
     }
     auto gathered = gather(values, root);
     if (id_ != root) return T{};
-    std::vector<std::uint64_t> all_words;
+    std::vector<detail::TreeNode> all_nodes;
     std::vector<T> all_values;
     std::uint64_t begin = 0;
     for (int i = 0; i < nprocs_; ++i) {
@@ -467,12 +467,12 @@ class Parallelizer {
       auto& part = gathered[static_cast<std::size_t>(i)];
       if (part.size() != nodes.size()) detail::throw_corrupt("reduce_blocks", "node count");
       for (std::size_t k = 0; k < nodes.size(); ++k) {
-        all_words.push_back(detail::pack(nodes[k]));
+        all_nodes.push_back(nodes[k]);
         all_values.push_back(std::move(part[k]));
       }
       begin = end;
     }
-    return detail::tree_join(all_words, all_values, op);
+    return detail::tree_join(all_nodes, all_values, op);
   }
 
   /// map and map_each: the task farm (detail/farm.hpp) with the front end's `store`. The

@@ -28,14 +28,6 @@ struct TreeNode {
 /// The largest aligned nodes that cover [begin, end), in order.
 std::vector<TreeNode> tree_cover(std::uint64_t begin, std::uint64_t end);
 
-/// One word per node, for the wire: the level in the top 8 bits.
-inline std::uint64_t pack(TreeNode node) {
-  return (node.level << 56) | node.index;
-}
-inline TreeNode unpack(std::uint64_t word) {
-  return {word >> 56, word & ((std::uint64_t{1} << 56) - 1)};
-}
-
 /// The value of a complete node over `items` (2^level of them), pairwise as the tree does, in
 /// one pass in item order: a binary counter of partial values, at most level + 1 of them (no
 /// copy of the items, and memory is read once, in order).
@@ -63,7 +55,7 @@ T tree_value(const T* items, std::uint64_t count, Op& op) {
 /// Joins the nodes of every process (in item order, together a partition of [0, n)) into the
 /// root's value.
 template <class T, class Op>
-T tree_join(const std::vector<std::uint64_t>& words, std::vector<T>& values, Op& op) {
+T tree_join(const std::vector<TreeNode>& nodes, std::vector<T>& values, Op& op) {
   struct Entry {
     TreeNode node;
     T value;
@@ -82,8 +74,8 @@ T tree_join(const std::vector<std::uint64_t>& words, std::vector<T>& values, Op&
       stack.pop_back();
     }
   };
-  for (std::size_t i = 0; i < words.size(); ++i) {
-    stack.push_back({unpack(words[i]), std::move(values[i])});
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    stack.push_back({nodes[i], std::move(values[i])});
     join_siblings();
   }
   // What is left is the right edge: a node whose right sibling holds no item is its parent.
