@@ -1,5 +1,6 @@
 /// @file map_options.hpp
-/// @brief How a task-farm call (`map`, `map_each`) runs: chunking, delivery order, progress.
+/// @brief How a task-farm call (`map`, `map_each`) runs: chunking, delivery order, progress,
+/// checkpoint and retries.
 #pragma once
 
 #include <cstddef>
@@ -30,6 +31,16 @@ struct MapOptions {
   /// `map_each` only: call `on_result` in input order, each as soon as all earlier results
   /// have been delivered (Python's `imap`); false: in completion order (`imap_unordered`).
   bool ordered = false;
+  /// A file main appends every result to as it arrives (with its index and fingerprints of its
+  /// item and of the result type); called again with the same file, the call delivers what the
+  /// file holds without computing it and computes only the rest. Empty: none. A file written
+  /// for other items or another result type is a UsageError. See docs/sweeps.md.
+  std::string checkpoint{};
+  /// fork, outside `run`: how many times an item that was not delivered when a worker died is
+  /// computed again, by newly forked workers, before the call fails with WorkerLost. An item
+  /// whose function threw is never retried (the exception is its answer). Under MPI a rank that
+  /// dies ends the job; inside `run` a worker that dies ends the run.
+  int retries = 0;
 };
 
 }  // namespace unipar
