@@ -483,6 +483,10 @@ class Parallelizer {
   template <class T, class R, class Store>
   void run_farm_erased(detail::FunctionRef<R(const T&)> f, const std::vector<T>& items,
                        const MapOptions& options, Store& store);
+  /// One attempt of the farm (run_farm_erased makes several for `MapOptions::retries`).
+  template <class T, class R, class Store>
+  void run_farm_once(detail::FunctionRef<R(const T&)> f, const std::vector<T>& items,
+                     const MapOptions& options, Store& store);
 
   /// Marks this object as running for the duration of `run`; rejects a nested `run`.
   class RunScope {

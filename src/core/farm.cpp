@@ -42,6 +42,12 @@ Span Claims::claim(const ChunkSizer& sizer) noexcept {
   }
 }
 
+std::uint64_t Claims::claimed() const noexcept {
+  const std::uint64_t seen = word_.load(std::memory_order_acquire);
+  if ((seen >> index_bits) != epoch_) return total_;
+  return std::min(seen & index_mask, total_);
+}
+
 void Claims::close() noexcept {
   std::uint64_t seen = word_.load(std::memory_order_acquire);
   while ((seen >> index_bits) == epoch_ && (seen & index_mask) < total_) {

@@ -30,6 +30,7 @@
 #include <typeinfo>
 #include <vector>
 
+#include "marker_dir.hpp"
 #include "values.hpp"
 
 namespace unipar_test {
@@ -107,52 +108,6 @@ void wait_until(const std::function<bool()>& done, const std::string& what) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
-
-/// A fresh directory under /tmp that every process of the backend sees: main makes it (under
-/// MPI, where every rank runs the test, its name is broadcast); main removes it.
-class MarkerDir {
- public:
-  MarkerDir() {
-    path_ = backend().run([](Parallelizer& p) {
-      std::string path;
-      if (p.on_main()) {
-        char name[] = "/tmp/unipar-farm-test-XXXXXX";
-        if (mkdtemp(name) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path = name;
-      }
-      return p.broadcast(path);
-    });
-  }
-  ~MarkerDir() {
-    if (!on_main_process()) return;
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  MarkerDir(const MarkerDir&) = delete;
-  MarkerDir& operator=(const MarkerDir&) = delete;
-
-  const std::string& path() const { return path_; }
-
-  /// Creates `<dir>/<name>`.
-  void mark(const std::string& name) const {
-    const std::string file = path_ + "/" + name;
-    const int fd = ::open(file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-    if (fd < 0) throw std::runtime_error("cannot create " + file);
-    ::close(fd);
-  }
-  bool has(const std::string& name) const {
-    return ::access((path_ + "/" + name).c_str(), F_OK) == 0;
-  }
-  /// How many of `names` exist.
-  int count(const std::vector<std::string>& names) const {
-    int n = 0;
-    for (const auto& name : names) n += has(name) ? 1 : 0;
-    return n;
-  }
-
- private:
-  std::string path_;
-};
 
 /// The names `<prefix><i>` for every i in [0, n) except `except`.
 std::vector<std::string> names_except(const std::string& prefix, int n, int except) {

@@ -31,11 +31,14 @@
 #include <exception>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <vector>
 
+#include "unipar/detail/farm_stores.hpp"
 #include "unipar/detail/farm_support.hpp"
 #include "unipar/detail/progress.hpp"
+#include "unipar/detail/resume.hpp"
 #include "unipar/detail/transport.hpp"
 #include "unipar/parallelizer.hpp"  // farm.hpp completes parallelizer.hpp
 
@@ -53,72 +56,6 @@ struct FarmMessage {
   std::uint64_t begin;
   std::uint64_t count;  // results: how many follow; request: items measured so far
   double nanoseconds;   // results: the chunk's cost; request: the cost of the items measured
-};
-
-/// Results of items [begin, begin + count), in `values`: a view into main's result vector
-/// (map) or into `owned` (map_each).
-template <class R>
-struct Chunk {
-  std::uint64_t begin = 0;
-  std::uint64_t count = 0;
-  std::vector<R> owned;
-  std::span<R> values;
-};
-
-/// map: every result in its place. chunk() may be called from the dispatcher thread.
-template <class R>
-class CollectResults {
- public:
-  void start(std::size_t total) { results_.resize(total); }
-  Chunk<R> chunk(std::uint64_t begin, std::uint64_t count) {
-    Chunk<R> chunk{begin, count, {}, {}};
-    chunk.values = std::span(results_).subspan(begin, count);
-    return chunk;
-  }
-  void deliver(Chunk<R>&&) {}
-  std::vector<R> take() { return std::move(results_); }
-
- private:
-  std::vector<R> results_;
-};
-
-/// map_each: `on_result(index, std::move(result))` per item, on main's thread.
-template <class R>
-class StreamResults {
- public:
-  using OnResult = FunctionRef<void(std::size_t, R&&)>;
-  StreamResults(OnResult on_result, bool ordered) : on_result_(on_result), ordered_(ordered) {}
-  void start(std::size_t) {}
-  Chunk<R> chunk(std::uint64_t begin, std::uint64_t count) {
-    Chunk<R> chunk{begin, count, std::vector<R>(count), {}};
-    chunk.values = chunk.owned;
-    return chunk;
-  }
-  void deliver(Chunk<R>&& chunk) {
-    if (!ordered_) return emit(chunk);
-    if (chunk.begin != next_) {
-      pending_.emplace(chunk.begin, std::move(chunk));
-      return;
-    }
-    emit(chunk);
-    while (!pending_.empty() && pending_.begin()->first == next_) {
-      auto node = pending_.extract(pending_.begin());
-      emit(node.mapped());
-    }
-  }
-
- private:
-  void emit(Chunk<R>& chunk) {
-    for (std::size_t i = 0; i < chunk.count; ++i) {
-      on_result_(static_cast<std::size_t>(chunk.begin + i), std::move(chunk.values[i]));
-    }
-    next_ = chunk.begin + chunk.count;
-  }
-
-  OnResult on_result_;
-  bool ordered_;
-  std::uint64_t next_ = 0;
-  std::map<std::uint64_t, Chunk<R>> pending_;  // ordered: chunks that arrived early
 };
 
 /// One call of the farm over items of type T with results of type R (`f` already unpacks
@@ -161,20 +98,32 @@ class Farm {
   }
   std::uint64_t epoch() const { return collective_sequence(tag_); }
 
-  /// Closes the claims and clears the progress line when main leaves the call by an exception.
+  /// Closes the claims when main leaves the call by an exception (and tells the store how far
+  /// the items had been handed out, when it asks: retries count the items lost with a worker).
   struct OnFailure {
     Claims& claims;
+    Store& store;
     bool armed = true;
     ~OnFailure() {
-      if (armed) claims.close();
+      if (!armed) return;
+      if constexpr (requires { store.interrupted(std::uint64_t{}); }) {
+        store.interrupted(claims.claimed());
+      }
+      claims.close();
     }
   };
+
+  /// The store's start, on main: a resumed call delivers what its checkpoint held there.
+  void start_store(std::uint64_t n) {
+    const auto user_code = t_.user_code();
+    store_.start(n);
+  }
 
   // ---- one process ----------------------------------------------------------------------------
 
   void run_alone() {
     const std::uint64_t n = items_.size();
-    store_.start(n);
+    start_store(n);
     ProgressLine progress(n, options_.progress, options_.label);
     ChunkSizer sizer = main_sizer();
     for (std::uint64_t begin = 0; begin < n;) {
@@ -266,7 +215,7 @@ class Farm {
   /// `shared`: fork's claim word, or null (MPI: main claims for the workers in a word of its own).
   void run_main(std::atomic<std::uint64_t>* shared) {
     const std::uint64_t n = items_.size();
-    store_.start(n);
+    start_store(n);
     std::atomic<std::uint64_t> own_word{0};
     Claims claims(shared != nullptr ? *shared : own_word, shared != nullptr ? epoch() : 0, n);
     claims.open();
@@ -295,7 +244,7 @@ class Farm {
     // However main leaves, the claims are closed and the dispatcher stopped first; when main
     // leaves by an exception the dispatcher is stopped at once (the workers then learn of the
     // failure from the backend).
-    OnFailure on_failure{claims};
+    OnFailure on_failure{claims, store_};
     ServiceThread dispatcher(
         t_.service_host(),
         [&](const std::atomic<bool>& stop) {
@@ -546,6 +495,50 @@ void Parallelizer::run_farm(const F& f, const std::vector<T>& items, const MapOp
 template <class T, class R, class Store>
 void Parallelizer::run_farm_erased(detail::FunctionRef<R(const T&)> f, const std::vector<T>& items,
                                    const MapOptions& options, Store& store) {
+  if (options.checkpoint.empty() && options.retries == 0) {
+    return run_farm_once<T, R, Store>(f, items, options, store);
+  }
+  detail::check_resume_options(options);
+  // Only main keeps the file and knows what is left; the others take part in each attempt as
+  // in any call (they compute the items main hands them).
+  if (id_ != 0) return run_farm_once<T, R, Store>(f, items, options, store);
+  using Resumable = detail::ResumableStore<T, R, Store>;
+  std::optional<Resumable> opened;
+  try {
+    opened.emplace(store, items, options);
+  } catch (...) {
+    // A file that cannot be used. MPI outside run: the other ranks are entering the call's
+    // run; main fails there, so that they learn of it (as a WorkerError from main).
+    if (in_run_ || capabilities().workers_hold_snapshot) throw;
+    const std::exception_ptr error = std::current_exception();
+    run([&](Parallelizer&) { std::rethrow_exception(error); });
+    throw;  // not reached: run rethrows main's exception
+  }
+  Resumable& resumable = *opened;
+  for (;;) {
+    const std::vector<T>& left = resumable.remaining();
+    try {
+      if (left.empty() && !in_run_ && capabilities().workers_hold_snapshot) {
+        // fork: nothing to compute, so no workers to fork; the file's results are delivered.
+        resumable.start(0);
+      } else {
+        run_farm_once<T, R, Resumable>(f, left, options, resumable);
+      }
+      return;
+    } catch (const WorkerLost&) {
+      // fork, outside run: each attempt forks its own workers, so one that died is replaced
+      // by the next attempt's. Inside run, or under MPI, a lost process ends the run (the job).
+      if (in_run_ || !capabilities().workers_hold_snapshot ||
+          !resumable.may_retry(options.retries)) {
+        throw;
+      }
+    }
+  }
+}
+
+template <class T, class R, class Store>
+void Parallelizer::run_farm_once(detail::FunctionRef<R(const T&)> f, const std::vector<T>& items,
+                                 const MapOptions& options, Store& store) {
   using Engine = detail::Farm<T, R, Store>;
   if (in_run_) {
     const Collective collective(*this, detail::Op::map, 0);

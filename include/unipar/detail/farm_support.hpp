@@ -90,6 +90,8 @@ class Claims {
   void open() noexcept { word_.store(epoch_ << index_bits, std::memory_order_release); }
   /// Takes the next `sizer.next(remaining)` items; count 0 when none are left.
   Span claim(const ChunkSizer& sizer) noexcept;
+  /// How many items have been claimed (from item 0 on).
+  std::uint64_t claimed() const noexcept;
   /// Leaves nothing more to claim (main, when the call fails).
   void close() noexcept;
 
