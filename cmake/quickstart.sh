@@ -11,8 +11,9 @@
 #                                       in build-asan/
 #   bash cmake/quickstart.sh ci         test, then sanitize (what CI runs: bash .ci/run)
 #   bash cmake/quickstart.sh bench      deps + the benchmarks' own packages + Release build in
-#                                       build-bench/ + bench/compare.py and bench/compare_farm.py
-#                                       (see docs/benchmarks.md; wants an otherwise idle machine)
+#                                       build-bench/ + bench/compare.py and bench/compare_farm.py,
+#                                       then bench/plot.py (the SVGs in docs/plots/; see
+#                                       docs/benchmarks.md; wants an otherwise idle machine)
 #
 # Environment (all optional):
 #   UNIPAR_BUILD_DIR       build directory for demo/test          (default: build)
@@ -41,6 +42,7 @@ REQUIRED_PACKAGES=(
   libboost-dev libboost-serialization-dev    # Boost >= 1.74: headers (Interprocess), serialization
   libopenmpi-dev openmpi-bin                 # the MPI backend and the benchmarks
   libgtest-dev libbenchmark-dev libcli11-dev # tests, benchmarks, the demo's command line
+  nlohmann-json3-dev                         # unipar-sweep's grid files and JSON output
   libboost-mpi-dev                           # the Boost.MPI peer in bench/mpi_backend.cpp
   python3
 )
@@ -49,6 +51,7 @@ OPTIONAL_PACKAGES=(clang-format)
 BENCH_PACKAGES=(
   python3-joblib # joblib's Parallel, a Python peer in bench/farm_python_peer.py
   python3-mpi4py # mpi4py.futures, a Python peer in bench/client_server_python_peer.py
+  python3-matplotlib # bench/plot.py draws docs/plots/*.svg with it
 )
 MIN_BOOST_VERSION=1.74
 
@@ -242,18 +245,30 @@ cmd_sanitize() {
 
 }
 
-# The benchmarks: a Release build of the library and the bench targets only, then the tables.
+# The benchmarks: a Release build of the library, the bench targets and the apps (the demo is a
+# workload of bench/plot.py), then the tables, then the pictures.
 cmd_bench() {
   cmd_deps
   cmd_bench_deps
   local BUILD_TYPE=Release # seen by configure
   configure "$BENCH_BUILD_DIR" -DUNIPAR_BUILD_BENCH=ON -DUNIPAR_BUILD_TESTS=OFF \
-    -DUNIPAR_BUILD_APPS=OFF
+    -DUNIPAR_BUILD_APPS=ON
   build "$BENCH_BUILD_DIR"
   log "bench/compare.py --build $BENCH_BUILD_DIR --mpi"
   python3 "$ROOT/bench/compare.py" --build "$BENCH_BUILD_DIR" --mpi
   log "bench/compare_farm.py --build $BENCH_BUILD_DIR"
   python3 "$ROOT/bench/compare_farm.py" --build "$BENCH_BUILD_DIR"
+  # plot.py draws with whichever of python3 and /usr/bin/python3 has matplotlib.
+  local python
+  for python in python3 /usr/bin/python3; do
+    if "$python" -c 'import matplotlib' >/dev/null 2>&1; then
+      log "bench/plot.py --build $BENCH_BUILD_DIR (docs/plots/*.svg, data in docs/plots/data/)"
+      python3 "$ROOT/bench/plot.py" --build "$BENCH_BUILD_DIR"
+      return
+    fi
+  done
+  echo "quickstart.sh: note: matplotlib not found (Debian: python3-matplotlib): the plots" \
+    "(bench/plot.py, docs/plots/) are skipped" >&2
 }
 
 # What CI runs: every job runs (a failing test job does not hide sanitizer findings); the exit

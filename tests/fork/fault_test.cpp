@@ -7,6 +7,7 @@
 /// These tests construct ForkParallelizer themselves (they are fork-specific) and never assert
 /// timings: the time to report is only recorded as a test property.
 #include <dirent.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -22,10 +23,13 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <new>
 #include <optional>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -34,6 +38,7 @@
 #include <vector>
 
 #include "left_behind.hpp"
+#include "unipar/detail/checkpoint.hpp"
 #include "unipar/unipar.hpp"
 
 namespace {
@@ -83,6 +88,8 @@ bool child_signal_is_default() {
 struct Notes {
   std::atomic<pid_t> pids[16];
   std::atomic<pid_t> failing_pid;
+  std::atomic<int> deaths;       // MapOptions::retries tests: workers that killed themselves
+  std::atomic<int> deaths_seen;  // ... and how many of those main has waited for
 };
 
 Notes& notes() {
@@ -98,6 +105,8 @@ Notes& notes() {
 void clear_notes() {
   for (auto& pid : notes().pids) pid.store(0);
   notes().failing_pid.store(0);
+  notes().deaths.store(0);
+  notes().deaths_seen.store(0);
 }
 
 /// Remembers unipar's /dev/shm entries and the anonymous shared mappings when made; `check()`
@@ -1133,6 +1142,249 @@ TEST(SharedFault, NothingIsLeftWhenEveryProcessIsKilledWhileOneHoldsALock) {
   // Nothing has a name: with every process that mapped them gone, the kernel freed them.
   EXPECT_FALSE(anyone_maps(inodes));
   EXPECT_TRUE(left_behind.check());
+}
+
+// ---- MapOptions::retries and MapOptions::checkpoint
+// ----------------------------------------------
+
+/// A worker that computes an item for which `kills(i)` holds dies by SIGKILL (counted in
+/// notes().deaths); main computes its items once a worker has died since main last saw one and
+/// that worker is reaped (so that the failure is known when main's item returns), which makes
+/// every attempt of the call lose exactly one worker.
+struct Killer {
+  pid_t main_pid;
+  bool once;
+  std::function<bool(int)> kills;
+  int operator()(int i) const {
+    if (getpid() != main_pid) {
+      if (kills(i)) {
+        notes().failing_pid.store(getpid());
+        notes().deaths.fetch_add(1);
+        die_by(SIGKILL);
+      }
+      return i * 3;
+    }
+    // Every attempt loses a worker (always), or only the first does (once).
+    const int seen = notes().deaths_seen.load();
+    if (notes().deaths.load() == seen && (!once || seen == 0)) {
+      wait_for(
+          [seen] {
+            const pid_t dying = notes().failing_pid.load();
+            return notes().deaths.load() > seen && dying != 0 && kill(dying, 0) != 0 &&
+                   errno == ESRCH;
+          },
+          "a worker to die and be reaped");
+      notes().deaths_seen.store(notes().deaths.load());
+    }
+    return i * 3;
+  }
+};
+
+TEST(FarmRetries, AWorkerThatDiesOnItsFirstItemSucceedsWithOneRetryAndFailsWithNone) {
+  const LeftBehind left_behind;
+  ForkParallelizer par(2);
+  const std::vector<int> items = [] {
+    std::vector<int> v(50);
+    for (int i = 0; i < 50; ++i) v[static_cast<std::size_t>(i)] = i;
+    return v;
+  }();
+  std::vector<int> expected;
+  for (int i : items) expected.push_back(i * 3);
+  // Only the first item a worker computes kills it.
+  const Killer first_only{getpid(), true, [](int) { return notes().deaths.load() == 0; }};
+
+  clear_notes();
+  std::exception_ptr error;
+  try {
+    (void)par.map(first_only, items, {.chunk = 1});
+  } catch (...) {
+    error = std::current_exception();
+  }
+  EXPECT_TRUE(is_expected_failure(error, Failure::killed, std::nullopt, notes().failing_pid.load(),
+                                  "", std::nullopt));
+  EXPECT_EQ(notes().deaths.load(), 1);
+  EXPECT_TRUE(left_behind.check());
+
+  clear_notes();
+  EXPECT_EQ(par.map(first_only, items, {.chunk = 1, .retries = 1}), expected);
+  EXPECT_EQ(notes().deaths.load(), 1);
+  EXPECT_TRUE(left_behind.check());
+
+  // map_each, completion order: every index once.
+  clear_notes();
+  std::vector<int> each(items.size(), -1);
+  int deliveries = 0;
+  par.map_each(first_only, items,
+               [&](std::size_t k, int&& v) {
+                 ++deliveries;
+                 each[k] = v;
+               },
+               {.chunk = 1, .retries = 1});
+  EXPECT_EQ(deliveries, 50);
+  EXPECT_EQ(each, expected);
+  EXPECT_TRUE(left_behind.check());
+}
+
+TEST(FarmRetries, AnItemThatAlwaysKillsItsWorkerFailsAfterRetriesPlusOneAttempts) {
+  const LeftBehind left_behind;
+  ForkParallelizer par(2);
+  std::vector<int> items(40, 7);
+  const Killer always{getpid(), false, [](int) { return true; }};
+  for (const int retries : {0, 2}) {
+    clear_notes();
+    std::exception_ptr error;
+    try {
+      (void)par.map(always, items, {.chunk = 1, .retries = retries});
+    } catch (...) {
+      error = std::current_exception();
+    }
+    EXPECT_TRUE(is_expected_failure(error, Failure::killed, std::nullopt,
+                                    notes().failing_pid.load(), "", std::nullopt))
+        << "retries " << retries;
+    EXPECT_EQ(notes().deaths.load(), retries + 1) << "retries " << retries;
+    EXPECT_TRUE(left_behind.check());
+  }
+}
+
+TEST(FarmRetries, AnItemThatThrowsIsNotRetried) {
+  const LeftBehind left_behind;
+  ForkParallelizer par(3);
+  clear_notes();
+  auto f = [](int i) {
+    if (i == 17) {
+      notes().deaths.fetch_add(1);  // here: times item 17 was computed
+      throw std::invalid_argument("bad item");
+    }
+    return i;
+  };
+  std::vector<int> items(60);
+  for (int i = 0; i < 60; ++i) items[static_cast<std::size_t>(i)] = i;
+  try {
+    (void)par.map(f, items, {.retries = 3});
+    ADD_FAILURE() << "nothing thrown";
+  } catch (const WorkerError& e) {
+    EXPECT_EQ(e.item(), std::optional<std::size_t>{17}) << e.what();
+    EXPECT_EQ(e.message(), "bad item") << e.what();
+  }
+  EXPECT_EQ(notes().deaths.load(), 1);
+  EXPECT_TRUE(left_behind.check());
+}
+
+/// The indices of the records in a checkpoint file of a call over `n` ints with int results.
+std::set<std::uint64_t> checkpointed(const std::string& path, std::uint64_t n) {
+  namespace d = unipar::detail;
+  std::ifstream in(path, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<d::CheckpointFile::Record> records;
+  d::CheckpointFile::parse(std::as_bytes(std::span(text)), path,
+                           {n, d::fingerprint_v<int>, d::fingerprint_v<int>, "int", "int"},
+                           records);
+  std::set<std::uint64_t> indices;
+  for (const auto& record : records) indices.insert(record.index);
+  return indices;
+}
+
+/// Lines of a file of "<index>\n" lines, one per computation.
+std::multiset<std::uint64_t> computed(const std::string& path) {
+  std::ifstream in(path);
+  std::multiset<std::uint64_t> out;
+  for (std::uint64_t index = 0; in >> index;) out.insert(index);
+  return out;
+}
+
+/// A sweep (map_each over 600 items of about 0.3 ms on fork:3, with a checkpoint) killed with
+/// SIGKILL at a moment drawn at random after its first result, then resumed in this process:
+/// the resumed call computes exactly the items the file does not hold, and the result equals an
+/// uninterrupted run's. Every computation appends its index to a log (one write each).
+TEST(FarmCheckpointKilled, AResumedSweepComputesOnlyWhatTheFileDoesNotHold) {
+  const LeftBehind left_behind;
+  char dir_name[] = "/tmp/unipar-checkpoint-kill-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_name), nullptr);
+  const std::string dir = dir_name;
+  constexpr int n = 600;
+  std::vector<int> items(n);
+  for (int i = 0; i < n; ++i) items[static_cast<std::size_t>(i)] = i;
+  std::vector<int> expected;
+  for (int i : items) expected.push_back(i * i % 1009);
+  std::mt19937 random(20261202);
+  int killed_part_way = 0;
+  for (int trial = 0; trial < 6; ++trial) {
+    const std::string file = dir + "/sweep-" + std::to_string(trial);
+    const std::string log = dir + "/computed-" + std::to_string(trial);
+    const auto f = [log](int i) {
+      const auto until = Clock::now() + std::chrono::microseconds(300);
+      while (Clock::now() < until) {
+      }
+      const std::string line = std::to_string(i) + "\n";
+      const int fd = open(log.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+      if (fd >= 0) {
+        if (write(fd, line.data(), line.size()) < 0) std::abort();
+        close(fd);
+      }
+      return i * i % 1009;
+    };
+    int started[2];
+    ASSERT_EQ(pipe(started), 0);
+    std::fflush(nullptr);
+    const pid_t victim = fork();
+    ASSERT_GE(victim, 0);
+    if (victim == 0) {
+      close(started[0]);
+      try {
+        ForkParallelizer sweep(3);
+        bool told = false;
+        sweep.map_each(f, items,
+                       [&](std::size_t, int&&) {
+                         if (!told && write(started[1], "x", 1) == 1) told = true;
+                       },
+                       {.checkpoint = file});
+      } catch (...) {
+        _exit(3);
+      }
+      _exit(0);
+    }
+    close(started[1]);
+    char byte = 0;
+    ASSERT_EQ(read(started[0], &byte, 1), 1) << "the sweep delivered nothing";
+    close(started[0]);
+    std::this_thread::sleep_for(std::chrono::microseconds(random() % 150'000));
+    kill(victim, SIGKILL);
+    int status = 0;
+    waitpid(victim, &status, 0);
+    // Its workers die with it; wait until none writes to the log any more.
+    wait_for([&] { return children_of_this_process().empty(); }, "the victim's workers to go");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const auto in_file = checkpointed(file, n);
+    const auto before = computed(log);
+    killed_part_way += WIFSIGNALED(status) && in_file.size() < static_cast<std::size_t>(n) ? 1 : 0;
+    for (const auto index : in_file) {
+      EXPECT_GE(before.count(index), 1u) << "trial " << trial << ": " << index;
+    }
+    std::filesystem::remove(log);
+
+    ForkParallelizer par(3);
+    std::vector<int> resumed(n, -1);
+    int deliveries = 0;
+    par.map_each(f, items,
+                 [&](std::size_t k, int&& v) {
+                   ++deliveries;
+                   resumed[k] = v;
+                 },
+                 {.checkpoint = file});
+    EXPECT_EQ(deliveries, n) << "trial " << trial;
+    EXPECT_EQ(resumed, expected) << "trial " << trial;
+    const auto after = computed(log);
+    for (int i = 0; i < n; ++i) {
+      const auto index = static_cast<std::uint64_t>(i);
+      EXPECT_EQ(after.count(index), in_file.count(index) ? 0u : 1u)
+          << "trial " << trial << ": item " << i << " (in the file: " << in_file.count(index)
+          << ")";
+    }
+    EXPECT_TRUE(left_behind.check());
+  }
+  RecordProperty("trials_killed_part_way", std::to_string(killed_part_way));
+  EXPECT_GE(killed_part_way, 1) << "no trial was killed before the end";
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
