@@ -93,15 +93,20 @@ def mpirun(procs, program, *args):
     return [launcher, "-n", str(procs), *oversubscribe, program, *args]
 
 
-def python_with_joblib():
-    """This Python when it has joblib, else the system one when that has it (Debian installs
-    python3-joblib for /usr/bin/python3), else this one (the joblib peer is then skipped)."""
+def python_with(module):
+    """This Python when it can import `module`, else the system one when that can (Debian's
+    python3-* packages are for /usr/bin/python3), else None."""
     for candidate in (sys.executable, "/usr/bin/python3"):
         if candidate and os.path.exists(candidate):
-            probe = subprocess.run([candidate, "-c", "import joblib"], capture_output=True)
+            probe = subprocess.run([candidate, "-c", f"import {module}"], capture_output=True)
             if probe.returncode == 0:
                 return candidate
-    return sys.executable
+    return None
+
+
+def python_with_joblib():
+    """A Python with joblib (see python_with), else this one (the joblib peer is then skipped)."""
+    return python_with("joblib") or sys.executable
 
 
 def tag(records, **fields):

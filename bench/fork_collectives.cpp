@@ -4,10 +4,14 @@
 //   unipar_bench_fork <op> [--procs N]  one of them
 //   unipar_bench_fork rss --procs N     peak RSS of a 64 MiB broadcast (one per program run:
 //                                       ru_maxrss only grows)
+//   unipar_bench_fork sweep [--min-bytes B] [--max-bytes B]
+//                                       send→receive and broadcast_inplace of every power of two
+//                                       from 8 B to 64 MiB, 2 processes (not part of "all")
 //
 // Collectives are timed inside one run: barrier, `iterations` operations, barrier, on main; the
 // best of several such blocks is reported. map and pi include forking the workers.
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <numeric>
@@ -55,20 +59,27 @@ Data filled(std::size_t count) {
   return Data(count, 1.0);
 }
 
+/// Ping-pong of `value` between processes 0 and 1 (send, then receive_into the same object);
+/// returns the one-way time: the round trip divided by two.
+template <class T>
+Samples ping_pong(unipar::Parallelizer& p, T& value, int blocks, int iterations) {
+  Samples round_trip = time_in_run(p, blocks, iterations, [&] {
+    if (p.on_main()) {
+      p.send(value, 1);
+      p.receive_into(value, 1);
+    } else {
+      p.receive_into(value, 0);
+      p.send(value, 0);
+    }
+  });
+  for (double& s : round_trip.seconds) s /= 2;  // one way
+  return round_trip;
+}
+
 void send_receive_latency() {
   collective("send_receive_8B", 2, 8, [](unipar::Parallelizer& p) {
     std::uint64_t value = 1;
-    Samples round_trip = time_in_run(p, 7, 20000, [&] {
-      if (p.on_main()) {
-        p.send(value, 1);
-        p.receive_into(value, 1);
-      } else {
-        p.receive_into(value, 0);
-        p.send(value, 0);
-      }
-    });
-    for (double& s : round_trip.seconds) s /= 2;  // one way
-    return round_trip;
+    return ping_pong(p, value, 7, 20000);
   });
 }
 
@@ -126,6 +137,26 @@ void gather_blocks_large() {
   });
 }
 
+/// The message-size sweep: for every power of two from `min_bytes` to `max_bytes` (at least one
+/// double), a ping-pong of a vector of that size (one way) and a `broadcast_inplace` of it into
+/// a preallocated, touched vector, 2 processes. Each timed block moves about 64 MiB (at most
+/// 20000 operations), so that small and large sizes take about as long.
+void sweep(std::size_t min_bytes, std::size_t max_bytes) {
+  for (std::size_t bytes = sizeof(double); bytes <= max_bytes; bytes *= 2) {
+    if (bytes < min_bytes) continue;
+    const int iterations =
+        static_cast<int>(std::clamp<std::size_t>(bench::large_bytes / bytes, 1, 20000));
+    collective("sweep_send_receive", 2, bytes, [&](unipar::Parallelizer& p) {
+      Data buffer = filled(bytes / sizeof(double));
+      return ping_pong(p, buffer, 5, iterations);
+    });
+    collective("sweep_broadcast_inplace", 2, bytes, [&](unipar::Parallelizer& p) {
+      Data buffer = filled(bytes / sizeof(double));
+      return time_in_run(p, 5, iterations, [&] { p.broadcast_inplace(buffer); });
+    });
+  }
+}
+
 /// A trivial function over 10^6 doubles, outside run: the time includes forking the workers.
 void map_trivial(const std::string& implementation, unipar::Parallelizer& par) {
   Data items(1'000'000);
@@ -173,11 +204,19 @@ int main(int argc, char** argv) {
   CLI::App app{"Times unipar's fork backend; prints one JSON line per result."};
   std::string op = "all";
   int procs = 2;
+  std::size_t min_bytes = 8, max_bytes = bench::large_bytes;
   app.add_option("op", op, "what to time")
       ->check(CLI::IsMember({"all", "latency", "broadcast_gather", "broadcast_inplace", "broadcast",
-                             "scatter", "gather_blocks", "map", "pi", "rss"}))
+                             "scatter", "gather_blocks", "map", "pi", "rss", "sweep"}))
       ->capture_default_str();
   app.add_option("--procs", procs, "processes, for broadcast_gather, pi and rss")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--min-bytes", min_bytes,
+                 "smallest message of the sweep (rounded up to a power of two)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--max-bytes", max_bytes, "largest message of the sweep")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -205,6 +244,7 @@ int main(int argc, char** argv) {
       monte_carlo_pi(2);
     }
     if (op == "rss") broadcast_rss(procs);
+    if (op == "sweep") sweep(min_bytes, max_bytes);
   } catch (const unipar::Error& e) {
     std::fprintf(stderr, "unipar_bench_fork: %s\n", e.what());
     return 1;

@@ -3,11 +3,15 @@
 //   mpirun -n 2 unipar_bench_mpi_peer all
 //   mpirun -n 4 unipar_bench_mpi_peer broadcast_gather
 //   mpirun -n 2 unipar_bench_mpi_peer rss
+//   mpirun -n 2 unipar_bench_mpi_peer sweep [MIN_BYTES [MAX_BYTES]]
+//                      MPI_Send/MPI_Recv and MPI_Bcast of every power of two from 8 B to 64 MiB
+//                      (unipar_bench_fork sweep; not part of "all")
 //
 // Jobs that return fresh vectors in unipar do the same here: sizes first, then the data into a
 // newly allocated std::vector.
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -71,19 +75,42 @@ std::vector<int> displacements(const std::vector<int>& counts) {
   return displs;
 }
 
-void send_receive_latency() {
-  std::uint64_t value = 1;
-  Samples round_trip = time_blocks(7, 20000, [&] {
+/// Ping-pong of `count` elements at `data` between ranks 0 and 1; the one-way time (round trip
+/// divided by two).
+Samples ping_pong(void* data, int count, MPI_Datatype type, int blocks, int iterations) {
+  Samples round_trip = time_blocks(blocks, iterations, [&] {
     if (rank() == 0) {
-      MPI_Send(&value, 1, MPI_UINT64_T, 1, 0, MPI_COMM_WORLD);
-      MPI_Recv(&value, 1, MPI_UINT64_T, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      MPI_Send(data, count, type, 1, 0, MPI_COMM_WORLD);
+      MPI_Recv(data, count, type, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     } else if (rank() == 1) {
-      MPI_Recv(&value, 1, MPI_UINT64_T, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-      MPI_Send(&value, 1, MPI_UINT64_T, 0, 0, MPI_COMM_WORLD);
+      MPI_Recv(data, count, type, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      MPI_Send(data, count, type, 0, 0, MPI_COMM_WORLD);
     }
   });
   for (double& s : round_trip.seconds) s /= 2;
-  report("send_receive_8B", round_trip, 8);
+  return round_trip;
+}
+
+void send_receive_latency() {
+  std::uint64_t value = 1;
+  report("send_receive_8B", ping_pong(&value, 1, MPI_UINT64_T, 7, 20000), 8);
+}
+
+/// As unipar_bench_fork sweep: for every power of two from `min_bytes` to `max_bytes`, a
+/// ping-pong of that many bytes of doubles and an MPI_Bcast into a preallocated, touched buffer;
+/// about 64 MiB per timed block (at most 20000 operations).
+void sweep(std::size_t min_bytes, std::size_t max_bytes) {
+  for (std::size_t bytes = sizeof(double); bytes <= max_bytes; bytes *= 2) {
+    if (bytes < min_bytes) continue;
+    const int iterations =
+        static_cast<int>(std::clamp<std::size_t>(bench::large_bytes / bytes, 1, 20000));
+    Data buffer(bytes / sizeof(double), 1.0);
+    const int count = static_cast<int>(buffer.size());
+    report("sweep_send_receive", ping_pong(buffer.data(), count, MPI_DOUBLE, 5, iterations), bytes);
+    const Samples samples = time_blocks(
+        5, iterations, [&] { MPI_Bcast(buffer.data(), count, MPI_DOUBLE, 0, MPI_COMM_WORLD); });
+    report("sweep_broadcast_inplace", samples, bytes);
+  }
 }
 
 void broadcast_gather_small() {
@@ -202,6 +229,12 @@ int main(int argc, char** argv) {
   if (all || op == "scatter") scatter_large();
   if (all || op == "gather_blocks") gather_blocks_large();
   if (op == "rss") broadcast_rss();
+  if (op == "sweep") {
+    const auto bytes_arg = [&](int i, std::size_t otherwise) {
+      return argc > i ? static_cast<std::size_t>(std::strtoull(argv[i], nullptr, 10)) : otherwise;
+    };
+    sweep(bytes_arg(2, 8), bytes_arg(3, bench::large_bytes));
+  }
   MPI_Finalize();
   return 0;
 }
