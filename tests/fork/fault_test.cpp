@@ -1148,9 +1148,10 @@ TEST(SharedFault, NothingIsLeftWhenEveryProcessIsKilledWhileOneHoldsALock) {
 // ----------------------------------------------
 
 /// A worker that computes an item for which `kills(i)` holds dies by SIGKILL (counted in
-/// notes().deaths); main computes its items once a worker has died since main last saw one and
-/// that worker is reaped (so that the failure is known when main's item returns), which makes
-/// every attempt of the call lose exactly one worker.
+/// notes().deaths). Main's items each wait until a worker has died since main last saw one and
+/// that worker is reaped, so that the failure is known when main's item returns and main takes
+/// no second item (once: only in the first attempt). Main always computes an item of each
+/// attempt, so every attempt loses exactly one worker (once: only the first).
 struct Killer {
   pid_t main_pid;
   bool once;
@@ -1166,7 +1167,7 @@ struct Killer {
     }
     // Every attempt loses a worker (always), or only the first does (once).
     const int seen = notes().deaths_seen.load();
-    if (notes().deaths.load() == seen && (!once || seen == 0)) {
+    if (!once || seen == 0) {
       wait_for(
           [seen] {
             const pid_t dying = notes().failing_pid.load();
