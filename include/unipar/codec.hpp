@@ -57,8 +57,10 @@ namespace detail {
 
 // ---- type fingerprint -------------------------------------------------------------------------
 
-constexpr std::uint64_t fnv1a(std::string_view text) {
-  std::uint64_t hash = 14695981039346656037ull;
+/// 64-bit FNV-1a over `text`, continuing from `hash` (the type fingerprints; the checkpoint
+/// file's checksums and item fingerprints, over bytes, through detail::hash_bytes).
+inline constexpr std::uint64_t fnv1a_offset = 14695981039346656037ull;
+constexpr std::uint64_t fnv1a(std::string_view text, std::uint64_t hash = fnv1a_offset) {
   for (char c : text) {
     hash ^= static_cast<unsigned char>(c);
     hash *= 1099511628211ull;

@@ -49,14 +49,6 @@ bool get(ConstBytes in, std::size_t& at, P& value) {
 
 }  // namespace
 
-std::uint64_t hash_bytes(ConstBytes bytes, std::uint64_t hash) noexcept {
-  for (const std::byte b : bytes) {
-    hash ^= static_cast<std::uint64_t>(b);
-    hash *= 1099511628211ull;
-  }
-  return hash;
-}
-
 std::vector<std::byte> CheckpointFile::header(const CheckpointKey& key) {
   std::vector<std::byte> out;
   out.insert(out.end(), reinterpret_cast<const std::byte*>(magic),

@@ -1348,7 +1348,9 @@ TEST(FarmCheckpointKilled, AResumedSweepComputesOnlyWhatTheFileDoesNotHold) {
     char byte = 0;
     ASSERT_EQ(read(started[0], &byte, 1), 1) << "the sweep delivered nothing";
     close(started[0]);
-    std::this_thread::sleep_for(std::chrono::microseconds(random() % 150'000));
+    // Under 40 ms: the 600 items take at least 60 ms of busy work after the first result
+    // (300 us each over 3 processes), so every trial is killed part way, at a random moment.
+    std::this_thread::sleep_for(std::chrono::microseconds(random() % 40'000));
     kill(victim, SIGKILL);
     int status = 0;
     waitpid(victim, &status, 0);

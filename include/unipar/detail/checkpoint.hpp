@@ -24,7 +24,9 @@
 namespace unipar::detail {
 
 /// 64-bit FNV-1a over `bytes`, continuing from `hash`.
-std::uint64_t hash_bytes(ConstBytes bytes, std::uint64_t hash = 14695981039346656037ull) noexcept;
+inline std::uint64_t hash_bytes(ConstBytes bytes, std::uint64_t hash = fnv1a_offset) noexcept {
+  return fnv1a({reinterpret_cast<const char*>(bytes.data()), bytes.size()}, hash);
+}
 
 /// What a checkpoint file is for: a call's item count, item type and result type.
 struct CheckpointKey {

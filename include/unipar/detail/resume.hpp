@@ -58,11 +58,6 @@ class ResumableStore {
     }
   }
 
-  /// How many results came from the file.
-  std::size_t reloaded() const noexcept { return file_ ? delivered_count_ : 0; }
-  /// All delivered (from the file, or computed).
-  bool complete() const noexcept { return delivered_count_ == items_.size(); }
-
   /// The items of the next attempt: those not delivered yet.
   const std::vector<T>& remaining() {
     if (delivered_count_ == 0) {
