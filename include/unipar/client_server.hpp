@@ -481,8 +481,8 @@ class ClientServerRunner {
     // A server that died while the backend tolerates it (fork) fails the request it was
     // computing; what it had not begun goes back to the queue for the others.
     const auto lost = [&](const WorkerLost& error) {
-      if (!tolerant_ || error.worker() < 1 || error.worker() >= t.nprocs()) throw;
-      Server& server = servers[static_cast<std::size_t>(error.worker())];
+      if (!tolerant_ || error.process() < 1 || error.process() >= t.nprocs()) throw;
+      Server& server = servers[static_cast<std::size_t>(error.process())];
       if (server.dead) return;
       server.dead = true;
       --alive;

@@ -31,15 +31,17 @@ class TypeMismatch : public Error {
 
 /// @brief An exception thrown by user code on another process (or by a `map` function).
 ///
-/// Carries where it happened (worker id, pid, host), what was thrown (type name and `what()`),
+/// Carries where it happened (process id, pid, host), what was thrown (type name and `what()`),
 /// and, when it came from `map`, the index of the item being processed.
 class WorkerError : public Error {
  public:
   WorkerError(int worker, pid_t pid, std::string host, std::string type_name, std::string message,
               std::optional<std::size_t> item);
 
-  /// @return the id of the process that threw (0 is main).
-  int worker() const noexcept { return worker_; }
+  /// @return the id of the process that threw (0 is main), as Parallelizer::id() numbers them.
+  int process() const noexcept { return process_; }
+  /// @return process(): the earlier name, kept so that programs written against it compile.
+  [[deprecated("use process()")]] int worker() const noexcept { return process_; }
   /// @return its process id.
   pid_t pid() const noexcept { return pid_; }
   /// @return its host name.
@@ -52,7 +54,7 @@ class WorkerError : public Error {
   std::optional<std::size_t> item() const noexcept { return item_; }
 
  private:
-  int worker_;
+  int process_;
   pid_t pid_;
   std::string host_;
   std::string type_name_;
@@ -65,8 +67,10 @@ class WorkerLost : public Error {
  public:
   WorkerLost(int worker, pid_t pid, int signal, int exit_code, const std::string& detail = {});
 
-  /// @return the id of the process that died.
-  int worker() const noexcept { return worker_; }
+  /// @return the id of the process that died, as Parallelizer::id() numbers them.
+  int process() const noexcept { return process_; }
+  /// @return process(): the earlier name, kept so that programs written against it compile.
+  [[deprecated("use process()")]] int worker() const noexcept { return process_; }
   /// @return its process id.
   pid_t pid() const noexcept { return pid_; }
   /// @return the signal that killed it, 0 if it exited.
@@ -75,7 +79,7 @@ class WorkerLost : public Error {
   int exit_code() const noexcept { return exit_code_; }
 
  private:
-  int worker_;
+  int process_;
   pid_t pid_;
   int signal_;
   int exit_code_;

@@ -69,20 +69,20 @@ class MpiParallelizer final : public Parallelizer {
   void collect_output(bool collect) noexcept { collect_output_ = collect; }
 
  protected:
-  void execute(const std::function<void(Parallelizer&)>& body) override;
-  void send_bytes(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) override;
-  void receive_bytes(int source, int tag, detail::Fingerprint type,
+  void do_run(const std::function<void(Parallelizer&)>& body) override;
+  void do_send(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) override;
+  void do_receive(int source, int tag, detail::Fingerprint type,
                      detail::ByteSink& sink) override;
-  bool probe_bytes(int source, int tag) override;
-  int wait_for_any(int tag) override;
-  int poll_any(int tag) override;
-  void broadcast_bytes(int root, detail::Fingerprint type, detail::ConstBytes root_bytes,
+  bool do_probe(int source, int tag) override;
+  int do_wait_for_any(int tag) override;
+  int do_poll_any(int tag) override;
+  void do_broadcast(int root, detail::Fingerprint type, detail::ConstBytes root_bytes,
                        detail::ByteSink* sink) override;
-  void scatter_bytes(int root, detail::Fingerprint type, detail::ScatterSource* source,
+  void do_scatter(int root, detail::Fingerprint type, detail::ScatterSource* source,
                      detail::ByteSink& sink) override;
-  void gather_bytes(int root, detail::Fingerprint type, detail::ConstBytes mine,
+  void do_gather(int root, detail::Fingerprint type, detail::ConstBytes mine,
                     detail::GatherSink* sink) override;
-  void barrier_bytes() override;
+  void do_barrier() override;
   void write_line(std::string_view line) override;
 
  private:

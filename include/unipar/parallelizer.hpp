@@ -123,10 +123,10 @@ class Parallelizer {
     using R = std::invoke_result_t<F&, Parallelizer&, Args&...>;
     RunScope scope(*this);
     if constexpr (std::is_void_v<R>) {
-      execute([&](Parallelizer& p) { std::invoke(f, p, args...); });
+      do_run([&](Parallelizer& p) { std::invoke(f, p, args...); });
     } else {
       std::optional<R> result;
-      execute([&](Parallelizer& p) { result.emplace(std::invoke(f, p, args...)); });
+      do_run([&](Parallelizer& p) { result.emplace(std::invoke(f, p, args...)); });
       return std::move(*result);
     }
   }
@@ -137,7 +137,7 @@ class Parallelizer {
   void send(const T& value, int dest, int tag = 0) {
     check_message(dest, tag, "send");
     detail::Encoded<T> encoded(value);
-    post(dest, tag, detail::fingerprint_v<T>, encoded.bytes());
+    send_bytes(dest, tag, detail::fingerprint_v<T>, encoded.bytes());
   }
 
   /// @brief Receives the next message from `source` with `tag`, which must hold a T.
@@ -162,7 +162,7 @@ class Parallelizer {
   void receive_into(T& value, int source, int tag = 0) {
     check_message(source, tag, "receive");
     detail::Decoder<T> decoder(value);
-    fetch(source, tag, detail::fingerprint_v<T>, decoder);
+    receive_bytes(source, tag, detail::fingerprint_v<T>, decoder);
     decoder.finish();
   }
 
@@ -187,10 +187,10 @@ class Parallelizer {
     const Collective collective(*this, detail::Op::broadcast, root);
     if (id_ == root) {
       detail::Encoded<T> encoded(value);
-      broadcast_bytes(root, detail::fingerprint_v<T>, encoded.bytes(), nullptr);
+      do_broadcast(root, detail::fingerprint_v<T>, encoded.bytes(), nullptr);
     } else {
       detail::Decoder<T> decoder(value);
-      broadcast_bytes(root, detail::fingerprint_v<T>, {}, &decoder);
+      do_broadcast(root, detail::fingerprint_v<T>, {}, &decoder);
       decoder.finish();
     }
   }
@@ -216,9 +216,9 @@ class Parallelizer {
       detail::Decoder<Block> decoder(mine);
       if (id_ == root) {
         BlockSource<T> source(data, nprocs_);
-        scatter_bytes(root, detail::fingerprint_v<Block>, &source, decoder);
+        do_scatter(root, detail::fingerprint_v<Block>, &source, decoder);
       } else {
-        scatter_bytes(root, detail::fingerprint_v<Block>, nullptr, decoder);
+        do_scatter(root, detail::fingerprint_v<Block>, nullptr, decoder);
       }
       decoder.finish();
       return mine;
@@ -242,12 +242,12 @@ class Parallelizer {
       detail::Encoded<T> encoded(value);
       std::vector<T> all;
       if (id_ != root) {
-        gather_bytes(root, detail::fingerprint_v<T>, encoded.bytes(), nullptr);
+        do_gather(root, detail::fingerprint_v<T>, encoded.bytes(), nullptr);
         return all;
       }
       all.resize(static_cast<std::size_t>(nprocs_));
       ValueSink<T> sink(all);
-      gather_bytes(root, detail::fingerprint_v<T>, encoded.bytes(), &sink);
+      do_gather(root, detail::fingerprint_v<T>, encoded.bytes(), &sink);
       sink.finish();
       return all;
     }
@@ -268,14 +268,14 @@ class Parallelizer {
       detail::Encoded<std::vector<T>> encoded(block);
       std::vector<T> all;
       if (id_ != root) {
-        gather_bytes(root, detail::fingerprint_v<std::vector<T>>, encoded.bytes(), nullptr);
+        do_gather(root, detail::fingerprint_v<std::vector<T>>, encoded.bytes(), nullptr);
         return all;
       }
       std::uint64_t total = 0;
       for (auto size : sizes) total += size;
       all.reserve(total);
       ConcatSink<T> sink(all);
-      gather_bytes(root, detail::fingerprint_v<std::vector<T>>, encoded.bytes(), &sink);
+      do_gather(root, detail::fingerprint_v<std::vector<T>>, encoded.bytes(), &sink);
       return all;
     } else {
       auto blocks = gather(block, root);
@@ -387,36 +387,36 @@ class Parallelizer {
   // ---- what a backend implements (bytes only) ---------------------------------------------------
 
   /// Calls `body(*this)` on every process of the group.
-  virtual void execute(const std::function<void(Parallelizer&)>& body) = 0;
+  virtual void do_run(const std::function<void(Parallelizer&)>& body) = 0;
   /// Sends one message to another process.
-  virtual void send_bytes(int dest, int tag, detail::Fingerprint type,
+  virtual void do_send(int dest, int tag, detail::Fingerprint type,
                           detail::ConstBytes bytes) = 0;
   /// Receives the next message from `source` with `tag` into `sink`; throws TypeMismatch when
   /// its fingerprint is not `type`.
-  virtual void receive_bytes(int source, int tag, detail::Fingerprint type,
+  virtual void do_receive(int source, int tag, detail::Fingerprint type,
                              detail::ByteSink& sink) = 0;
   /// Whether a message from `source` with `tag` can be received without blocking.
-  virtual bool probe_bytes(int source, int tag) = 0;
+  virtual bool do_probe(int source, int tag) = 0;
   /// Blocks until a message with `tag` from some other process can be received; returns that
   /// process (the lowest id when several can).
-  virtual int wait_for_any(int tag) = 0;
+  virtual int do_wait_for_any(int tag) = 0;
   /// One look of wait_for_any: a process whose message with `tag` can be received now, or -1;
   /// throws what a wait would when none can ever come (a failure of the run, a peer that
   /// left). The default probes every other process.
-  virtual int poll_any(int tag);
+  virtual int do_poll_any(int tag);
 
   /// Root's `root_bytes` into `sink` on every other process (`sink` is null on root).
   /// The default sends along a binomial tree of point-to-point messages.
-  virtual void broadcast_bytes(int root, detail::Fingerprint type, detail::ConstBytes root_bytes,
+  virtual void do_broadcast(int root, detail::Fingerprint type, detail::ConstBytes root_bytes,
                                detail::ByteSink* sink);
   /// Root's `source->part(i)` into process i's `sink` (`source` is null except on root).
-  virtual void scatter_bytes(int root, detail::Fingerprint type, detail::ScatterSource* source,
+  virtual void do_scatter(int root, detail::Fingerprint type, detail::ScatterSource* source,
                              detail::ByteSink& sink);
   /// Every process's `mine` into root's `sink` (`sink` is null except on root).
-  virtual void gather_bytes(int root, detail::Fingerprint type, detail::ConstBytes mine,
+  virtual void do_gather(int root, detail::Fingerprint type, detail::ConstBytes mine,
                             detail::GatherSink* sink);
   /// Returns once every process has called it.
-  virtual void barrier_bytes();
+  virtual void do_barrier();
   /// Writes one whole line to standard output.
   virtual void write_line(std::string_view line);
   /// Inside `run`: a word every process of the run can update atomically (in memory they
@@ -598,10 +598,10 @@ class Parallelizer {
   void check_in_run(const char* operation) const;
   /// A send or receive: inside run, a valid peer and a user tag.
   void check_message(int peer, int tag, const char* operation) const;
-  /// send_bytes, or into this process's own queue when `dest` is this process.
-  void post(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes);
-  /// receive_bytes, or from this process's own queue when `source` is this process.
-  void fetch(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink);
+  /// do_send, or into this process's own queue when `dest` is this process.
+  void send_bytes(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes);
+  /// do_receive, or from this process's own queue when `source` is this process.
+  void receive_bytes(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink);
 
   int id_;
   int nprocs_;

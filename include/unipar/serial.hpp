@@ -20,12 +20,12 @@ class SerialParallelizer final : public Parallelizer {
   std::string_view name() const override { return "serial"; }
 
  protected:
-  void execute(const std::function<void(Parallelizer&)>& body) override;
-  void send_bytes(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) override;
-  void receive_bytes(int source, int tag, detail::Fingerprint type,
+  void do_run(const std::function<void(Parallelizer&)>& body) override;
+  void do_send(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) override;
+  void do_receive(int source, int tag, detail::Fingerprint type,
                      detail::ByteSink& sink) override;
-  bool probe_bytes(int source, int tag) override;
-  int wait_for_any(int tag) override;
+  bool do_probe(int source, int tag) override;
+  int do_wait_for_any(int tag) override;
 };
 
 }  // namespace unipar

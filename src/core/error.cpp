@@ -47,7 +47,7 @@ std::string describe_worker_lost(int worker, pid_t pid, int signal, int exit_cod
 WorkerError::WorkerError(int worker, pid_t pid, std::string host, std::string type_name,
                          std::string message, std::optional<std::size_t> item)
     : Error(describe_worker_error(worker, pid, host, type_name, message, item)),
-      worker_(worker),
+      process_(worker),
       pid_(pid),
       host_(std::move(host)),
       type_name_(std::move(type_name)),
@@ -56,7 +56,7 @@ WorkerError::WorkerError(int worker, pid_t pid, std::string host, std::string ty
 
 WorkerLost::WorkerLost(int worker, pid_t pid, int signal, int exit_code, const std::string& detail)
     : Error(describe_worker_lost(worker, pid, signal, exit_code, detail)),
-      worker_(worker),
+      process_(worker),
       pid_(pid),
       signal_(signal),
       exit_code_(exit_code) {}

@@ -144,13 +144,13 @@ void Parallelizer::check_message(int peer, int tag, const char* operation) const
   }
 }
 
-void Parallelizer::post(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) {
-  if (dest != id_) return send_bytes(dest, tag, type, bytes);
+void Parallelizer::send_bytes(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) {
+  if (dest != id_) return do_send(dest, tag, type, bytes);
   self_messages_->push_back(0, {tag, type, std::vector<std::byte>(bytes.begin(), bytes.end())});
 }
 
-void Parallelizer::fetch(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink) {
-  if (source != id_) return receive_bytes(source, tag, type, sink);
+void Parallelizer::receive_bytes(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink) {
+  if (source != id_) return do_receive(source, tag, type, sink);
   if (self_messages_->take(id_, 0, tag, type, sink)) return;
   throw UsageError("receive: process " + std::to_string(id_) +
                    " waits for a message from itself with tag " + std::to_string(tag) +
@@ -159,16 +159,16 @@ void Parallelizer::fetch(int source, int tag, detail::Fingerprint type, detail::
 
 bool Parallelizer::probe(int source, int tag) {
   check_message(source, tag, "probe");
-  if (source != id_) return probe_bytes(source, tag);
+  if (source != id_) return do_probe(source, tag);
   return self_messages_->contains(0, tag);
 }
 
 void Parallelizer::barrier() {
   const Collective collective(*this, detail::Op::barrier, 0);
-  barrier_bytes();
+  do_barrier();
 }
 
-void Parallelizer::broadcast_bytes(int root, detail::Fingerprint type,
+void Parallelizer::do_broadcast(int root, detail::Fingerprint type,
                                    detail::ConstBytes root_bytes, detail::ByteSink* sink) {
   const int tag = next_collective_tag();
   const int n = nprocs_;
@@ -179,56 +179,56 @@ void Parallelizer::broadcast_bytes(int root, detail::Fingerprint type,
   while (mask < n) {
     if ((relative & mask) != 0) {
       RecordingSink recording(*sink);
-      receive_bytes((relative - mask + root) % n, tag, type, recording);
+      do_receive((relative - mask + root) % n, tag, type, recording);
       bytes = recording.bytes();
       break;
     }
     mask <<= 1;
   }
   for (mask >>= 1; mask > 0; mask >>= 1) {
-    if (relative + mask < n) send_bytes((relative + mask + root) % n, tag, type, bytes);
+    if (relative + mask < n) do_send((relative + mask + root) % n, tag, type, bytes);
   }
 }
 
-void Parallelizer::scatter_bytes(int root, detail::Fingerprint type, detail::ScatterSource* source,
+void Parallelizer::do_scatter(int root, detail::Fingerprint type, detail::ScatterSource* source,
                                  detail::ByteSink& sink) {
   const int tag = next_collective_tag();
-  if (id_ != root) return receive_bytes(root, tag, type, sink);
+  if (id_ != root) return do_receive(root, tag, type, sink);
   for (int process = 0; process < nprocs_; ++process) {
-    if (process != root) send_bytes(process, tag, type, source->part(process));
+    if (process != root) do_send(process, tag, type, source->part(process));
   }
   copy_into(sink, source->part(root));
 }
 
-void Parallelizer::gather_bytes(int root, detail::Fingerprint type, detail::ConstBytes mine,
+void Parallelizer::do_gather(int root, detail::Fingerprint type, detail::ConstBytes mine,
                                 detail::GatherSink* sink) {
   const int tag = next_collective_tag();
-  if (id_ != root) return send_bytes(root, tag, type, mine);
+  if (id_ != root) return do_send(root, tag, type, mine);
   for (int process = 0; process < nprocs_; ++process) {
     GatherSlot slot(*sink, process);
     if (process == root) {
       copy_into(slot, mine);
     } else {
-      receive_bytes(process, tag, type, slot);
+      do_receive(process, tag, type, slot);
     }
   }
 }
 
-void Parallelizer::barrier_bytes() {
+void Parallelizer::do_barrier() {
   const int tag = next_collective_tag();
   EmptySink empty;
   if (id_ == 0) {
-    for (int process = 1; process < nprocs_; ++process) receive_bytes(process, tag, 0, empty);
-    for (int process = 1; process < nprocs_; ++process) send_bytes(process, tag, 0, {});
+    for (int process = 1; process < nprocs_; ++process) do_receive(process, tag, 0, empty);
+    for (int process = 1; process < nprocs_; ++process) do_send(process, tag, 0, {});
   } else {
-    send_bytes(0, tag, 0, {});
-    receive_bytes(0, tag, 0, empty);
+    do_send(0, tag, 0, {});
+    do_receive(0, tag, 0, empty);
   }
 }
 
-int Parallelizer::poll_any(int tag) {
+int Parallelizer::do_poll_any(int tag) {
   for (int process = 0; process < nprocs_; ++process) {
-    if (process != id_ && probe_bytes(process, tag)) return process;
+    if (process != id_ && do_probe(process, tag)) return process;
   }
   return -1;
 }

@@ -103,7 +103,7 @@ fork_detail::Group& ForkParallelizer::group(const char* operation) {
   return *group_;
 }
 
-void ForkParallelizer::execute(const std::function<void(Parallelizer&)>& body) {
+void ForkParallelizer::do_run(const std::function<void(Parallelizer&)>& body) {
   const int nprocs = this->nprocs();
   if (nprocs == 1) return body(*this);
 
@@ -163,21 +163,21 @@ void ForkParallelizer::execute(const std::function<void(Parallelizer&)>& body) {
   std::rethrow_exception(main_error);
 }
 
-void ForkParallelizer::send_bytes(int dest, int tag, detail::Fingerprint type,
+void ForkParallelizer::do_send(int dest, int tag, detail::Fingerprint type,
                                   detail::ConstBytes bytes) {
   group("send").send(dest, tag, type, bytes);
 }
 
-void ForkParallelizer::receive_bytes(int source, int tag, detail::Fingerprint type,
+void ForkParallelizer::do_receive(int source, int tag, detail::Fingerprint type,
                                      detail::ByteSink& sink) {
   group("receive").receive(source, tag, type, sink);
 }
 
-bool ForkParallelizer::probe_bytes(int source, int tag) {
+bool ForkParallelizer::do_probe(int source, int tag) {
   return group("probe").probe(source, tag);
 }
 
-int ForkParallelizer::wait_for_any(int tag) {
+int ForkParallelizer::do_wait_for_any(int tag) {
   return group("wait_for_any").wait_for_any(tag);
 }
 
@@ -191,9 +191,9 @@ std::atomic<std::uint64_t>* ForkParallelizer::shared_word() {
   return &group("shared_word").shared_word();
 }
 
-void ForkParallelizer::scatter_bytes(int root, detail::Fingerprint type,
+void ForkParallelizer::do_scatter(int root, detail::Fingerprint type,
                                      detail::ScatterSource* source, detail::ByteSink& sink) {
-  if (nprocs() == 1) return Parallelizer::scatter_bytes(root, type, source, sink);
+  if (nprocs() == 1) return Parallelizer::do_scatter(root, type, source, sink);
   const int tag = next_collective_tag();
   fork_detail::Group& group = this->group("scatter");
   if (id() != root) return group.receive(root, tag, type, sink);

@@ -68,7 +68,7 @@ detail::ExceptionInfo describe_own_failure(std::exception_ptr error, int rank) {
   try {
     std::rethrow_exception(error);
   } catch (const WorkerError& e) {
-    if (e.worker() == rank) return {e.type_name(), e.message(), e.item()};  // from map, here
+    if (e.process() == rank) return {e.type_name(), e.message(), e.item()};  // from map, here
   } catch (...) {
   }
   return detail::describe_exception(error);
@@ -103,7 +103,7 @@ mpi_detail::Communicator& MpiParallelizer::communicator_for(const char* operatio
   return *comm_;
 }
 
-void MpiParallelizer::execute(const std::function<void(Parallelizer&)>& body) {
+void MpiParallelizer::do_run(const std::function<void(Parallelizer&)>& body) {
   if (nprocs() == 1) return body(*this);
   if (broken_) {
     // The failed run's operations can never complete: start afresh on new duplicates.
@@ -136,51 +136,51 @@ void MpiParallelizer::execute(const std::function<void(Parallelizer&)>& body) {
   }
 }
 
-void MpiParallelizer::send_bytes(int dest, int tag, detail::Fingerprint type,
+void MpiParallelizer::do_send(int dest, int tag, detail::Fingerprint type,
                                  detail::ConstBytes bytes) {
   communicator_for("send").send(dest, tag, type, bytes);
 }
 
-void MpiParallelizer::receive_bytes(int source, int tag, detail::Fingerprint type,
+void MpiParallelizer::do_receive(int source, int tag, detail::Fingerprint type,
                                     detail::ByteSink& sink) {
   communicator_for("receive").receive(source, tag, type, sink);
 }
 
-bool MpiParallelizer::probe_bytes(int source, int tag) {
+bool MpiParallelizer::do_probe(int source, int tag) {
   return communicator_for("probe").probe(source, tag);
 }
 
-int MpiParallelizer::wait_for_any(int tag) {
+int MpiParallelizer::do_wait_for_any(int tag) {
   return communicator_for("wait_for_any").wait_for_any(tag);
 }
 
-int MpiParallelizer::poll_any(int tag) {
+int MpiParallelizer::do_poll_any(int tag) {
   return communicator_for("poll_any").poll_any(tag);
 }
 
-void MpiParallelizer::broadcast_bytes(int root, detail::Fingerprint type,
+void MpiParallelizer::do_broadcast(int root, detail::Fingerprint type,
                                       detail::ConstBytes root_bytes, detail::ByteSink* sink) {
-  if (nprocs() == 1) return Parallelizer::broadcast_bytes(root, type, root_bytes, sink);
+  if (nprocs() == 1) return Parallelizer::do_broadcast(root, type, root_bytes, sink);
   auto& comm = communicator_for("broadcast");
   comm.broadcast(root, next_collective_tag(), type, root_bytes, sink);
 }
 
-void MpiParallelizer::scatter_bytes(int root, detail::Fingerprint type,
+void MpiParallelizer::do_scatter(int root, detail::Fingerprint type,
                                     detail::ScatterSource* source, detail::ByteSink& sink) {
-  if (nprocs() == 1) return Parallelizer::scatter_bytes(root, type, source, sink);
+  if (nprocs() == 1) return Parallelizer::do_scatter(root, type, source, sink);
   auto& comm = communicator_for("scatter");
   comm.scatter(root, next_collective_tag(), type, source, sink);
 }
 
-void MpiParallelizer::gather_bytes(int root, detail::Fingerprint type, detail::ConstBytes mine,
+void MpiParallelizer::do_gather(int root, detail::Fingerprint type, detail::ConstBytes mine,
                                    detail::GatherSink* sink) {
-  if (nprocs() == 1) return Parallelizer::gather_bytes(root, type, mine, sink);
+  if (nprocs() == 1) return Parallelizer::do_gather(root, type, mine, sink);
   auto& comm = communicator_for("gather");
   comm.gather(root, next_collective_tag(), type, mine, sink);
 }
 
-void MpiParallelizer::barrier_bytes() {
-  if (nprocs() == 1) return Parallelizer::barrier_bytes();
+void MpiParallelizer::do_barrier() {
+  if (nprocs() == 1) return Parallelizer::do_barrier();
   auto& comm = communicator_for("barrier");
   comm.barrier(next_collective_tag());
 }

@@ -212,7 +212,7 @@ TEST(ClientServer, AHandlerExceptionFailsOnlyItsRequest) {
         ++failed;
         if (message.empty()) {
           message = error.what();
-          server = error.worker();
+          server = error.process();
         }
       }
     }

@@ -634,8 +634,8 @@ void expect_item_error(const std::function<void()>& call, const std::string& wha
     EXPECT_EQ(e.message(), "bad item " + std::to_string(failing_item)) << what;
     EXPECT_NE(e.type_name().find("invalid_argument"), std::string::npos)
         << what << ": " << e.type_name();
-    EXPECT_GE(e.worker(), 0);
-    EXPECT_LT(e.worker(), backend().nprocs());
+    EXPECT_GE(e.process(), 0);
+    EXPECT_LT(e.process(), backend().nprocs());
   } catch (const std::exception& e) {
     ADD_FAILURE() << what << ": another exception: " << typeid(e).name() << ": " << e.what();
   }
@@ -693,7 +693,7 @@ void expect_stop(const std::function<void()>& call, const std::string& what) {
     ADD_FAILURE() << what << ": nothing thrown";
   } catch (const WorkerError& e) {
     EXPECT_FALSE(on_main_process()) << what << ": main got a WorkerError: " << e.what();
-    EXPECT_EQ(e.worker(), 0) << e.what();
+    EXPECT_EQ(e.process(), 0) << e.what();
     EXPECT_EQ(e.message(), "stop") << e.what();
     EXPECT_NE(e.type_name().find("runtime_error"), std::string::npos) << e.type_name();
   } catch (const std::runtime_error& e) {

@@ -267,7 +267,7 @@ TEST(Messages, AFailureReachesAProcessPollingWithProbe) {
     });
     ADD_FAILURE() << "run returned";
   } catch (const unipar::WorkerError& e) {
-    EXPECT_EQ(e.worker(), 1);
+    EXPECT_EQ(e.process(), 1);
     EXPECT_EQ(e.message(), "boom");
   }
   EXPECT_EQ(par.run([](unipar::Parallelizer& p) { return p.allreduce(1, std::plus<>{}); }),

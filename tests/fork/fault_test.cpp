@@ -219,7 +219,7 @@ void fail_now(Failure failure, const std::string& what) {
   } catch (const WorkerError& e) {
     if (failure != Failure::thrown)
       return ::testing::AssertionFailure() << "WorkerError: " << e.what();
-    if (worker && e.worker() != *worker)
+    if (worker && e.process() != *worker)
       return ::testing::AssertionFailure() << "worker: " << e.what();
     if (e.pid() != pid) return ::testing::AssertionFailure() << "pid " << pid << ": " << e.what();
     if (e.type_name().find("runtime_error") == std::string::npos) {
@@ -233,7 +233,7 @@ void fail_now(Failure failure, const std::string& what) {
   } catch (const WorkerLost& e) {
     if (failure == Failure::thrown)
       return ::testing::AssertionFailure() << "WorkerLost: " << e.what();
-    if (worker && e.worker() != *worker)
+    if (worker && e.process() != *worker)
       return ::testing::AssertionFailure() << "worker: " << e.what();
     if (e.pid() != pid) return ::testing::AssertionFailure() << "pid " << pid << ": " << e.what();
     const int expected_signal = failure == Failure::aborted    ? SIGABRT
@@ -397,11 +397,11 @@ TEST_P(Fault, MainGetsTheWorkersFailureAndNothingIsLeft) {
     try {
       std::rethrow_exception(error);
     } catch (const WorkerError& e) {
-      EXPECT_GE(e.worker(), 1);
-      EXPECT_LT(e.worker(), nprocs);
+      EXPECT_GE(e.process(), 1);
+      EXPECT_LT(e.process(), nprocs);
     } catch (const WorkerLost& e) {
-      EXPECT_GE(e.worker(), 1);
-      EXPECT_LT(e.worker(), nprocs);
+      EXPECT_GE(e.process(), 1);
+      EXPECT_LT(e.process(), nprocs);
     } catch (...) {
     }
   }
@@ -567,7 +567,7 @@ TEST(MainFails, AnItemFailingOnMainInMapIsAWorkerErrorForProcessZero) {
         std::vector<int>{0, 1, 2, 3, 4});
     ADD_FAILURE() << "nothing thrown";
   } catch (const WorkerError& e) {
-    EXPECT_EQ(e.worker(), 0);
+    EXPECT_EQ(e.process(), 0);
     EXPECT_EQ(e.pid(), getpid());
     EXPECT_EQ(e.item(), std::optional<std::size_t>(3));
     EXPECT_NE(e.type_name().find("invalid_argument"), std::string::npos) << e.what();

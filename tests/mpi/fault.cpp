@@ -107,7 +107,7 @@ void body(Parallelizer& p, std::string_view scenario, int failing) {
 }
 
 std::string describe(const unipar::WorkerError& error) {
-  return "WorkerError worker=" + std::to_string(error.worker()) +
+  return "WorkerError worker=" + std::to_string(error.process()) +
          " item=" + (error.item() ? std::to_string(*error.item()) : std::string("none")) +
          " type=" + error.type_name() + " message=" + error.message();
 }

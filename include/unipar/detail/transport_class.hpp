@@ -22,20 +22,20 @@ class Transport {
 
   /// Sends one message to another process (it may wait for room, never for the receive).
   void send(int dest, int tag, Fingerprint type, ConstBytes bytes) {
-    par_.send_bytes(dest, tag, type, bytes);
+    par_.do_send(dest, tag, type, bytes);
   }
   /// Receives the next message from `source` with `tag` into `sink` (TypeMismatch when its
   /// type is not `type`).
   void receive(int source, int tag, Fingerprint type, ByteSink& sink) {
-    par_.receive_bytes(source, tag, type, sink);
+    par_.do_receive(source, tag, type, sink);
   }
   /// Whether a message from `source` with `tag` can be received without blocking.
-  bool probe(int source, int tag) { return par_.probe_bytes(source, tag); }
+  bool probe(int source, int tag) { return par_.do_probe(source, tag); }
   /// Blocks until a message with `tag` from some other process can be received; returns it.
-  int wait_for_any(int tag) { return par_.wait_for_any(tag); }
+  int wait_for_any(int tag) { return par_.do_wait_for_any(tag); }
   /// A process whose message with `tag` can be received now, or -1 (one look of wait_for_any,
   /// with its checks: it throws when no message can ever come).
-  int poll_any(int tag) { return par_.poll_any(tag); }
+  int poll_any(int tag) { return par_.do_poll_any(tag); }
   /// Main: whether a worker that dies fails the run (Parallelizer::tolerate_worker_loss).
   bool tolerate_worker_loss(bool on) { return par_.tolerate_worker_loss(on); }
   /// Marks the caller's scope as the user's code (Parallelizer::UserCode).
