@@ -41,12 +41,11 @@ class ForkParallelizer final : public Parallelizer {
  protected:
   void do_run(const std::function<void(Parallelizer&)>& body) override;
   void do_send(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) override;
-  void do_receive(int source, int tag, detail::Fingerprint type,
-                     detail::ByteSink& sink) override;
+  void do_receive(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink) override;
   bool do_probe(int source, int tag) override;
   int do_wait_for_any(int tag) override;
   void do_scatter(int root, detail::Fingerprint type, detail::ScatterSource* source,
-                     detail::ByteSink& sink) override;
+                  detail::ByteSink& sink) override;
   std::atomic<std::uint64_t>* shared_word() override;
   bool tolerate_worker_loss(bool on) override;
 

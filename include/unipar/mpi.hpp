@@ -71,17 +71,16 @@ class MpiParallelizer final : public Parallelizer {
  protected:
   void do_run(const std::function<void(Parallelizer&)>& body) override;
   void do_send(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) override;
-  void do_receive(int source, int tag, detail::Fingerprint type,
-                     detail::ByteSink& sink) override;
+  void do_receive(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink) override;
   bool do_probe(int source, int tag) override;
   int do_wait_for_any(int tag) override;
   int do_poll_any(int tag) override;
   void do_broadcast(int root, detail::Fingerprint type, detail::ConstBytes root_bytes,
-                       detail::ByteSink* sink) override;
+                    detail::ByteSink* sink) override;
   void do_scatter(int root, detail::Fingerprint type, detail::ScatterSource* source,
-                     detail::ByteSink& sink) override;
+                  detail::ByteSink& sink) override;
   void do_gather(int root, detail::Fingerprint type, detail::ConstBytes mine,
-                    detail::GatherSink* sink) override;
+                 detail::GatherSink* sink) override;
   void do_barrier() override;
   void write_line(std::string_view line) override;
 

@@ -389,12 +389,11 @@ class Parallelizer {
   /// Calls `body(*this)` on every process of the group.
   virtual void do_run(const std::function<void(Parallelizer&)>& body) = 0;
   /// Sends one message to another process.
-  virtual void do_send(int dest, int tag, detail::Fingerprint type,
-                          detail::ConstBytes bytes) = 0;
+  virtual void do_send(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) = 0;
   /// Receives the next message from `source` with `tag` into `sink`; throws TypeMismatch when
   /// its fingerprint is not `type`.
   virtual void do_receive(int source, int tag, detail::Fingerprint type,
-                             detail::ByteSink& sink) = 0;
+                          detail::ByteSink& sink) = 0;
   /// Whether a message from `source` with `tag` can be received without blocking.
   virtual bool do_probe(int source, int tag) = 0;
   /// Blocks until a message with `tag` from some other process can be received; returns that
@@ -408,13 +407,13 @@ class Parallelizer {
   /// Root's `root_bytes` into `sink` on every other process (`sink` is null on root).
   /// The default sends along a binomial tree of point-to-point messages.
   virtual void do_broadcast(int root, detail::Fingerprint type, detail::ConstBytes root_bytes,
-                               detail::ByteSink* sink);
+                            detail::ByteSink* sink);
   /// Root's `source->part(i)` into process i's `sink` (`source` is null except on root).
   virtual void do_scatter(int root, detail::Fingerprint type, detail::ScatterSource* source,
-                             detail::ByteSink& sink);
+                          detail::ByteSink& sink);
   /// Every process's `mine` into root's `sink` (`sink` is null except on root).
   virtual void do_gather(int root, detail::Fingerprint type, detail::ConstBytes mine,
-                            detail::GatherSink* sink);
+                         detail::GatherSink* sink);
   /// Returns once every process has called it.
   virtual void do_barrier();
   /// Writes one whole line to standard output.

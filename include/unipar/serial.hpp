@@ -22,8 +22,7 @@ class SerialParallelizer final : public Parallelizer {
  protected:
   void do_run(const std::function<void(Parallelizer&)>& body) override;
   void do_send(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) override;
-  void do_receive(int source, int tag, detail::Fingerprint type,
-                     detail::ByteSink& sink) override;
+  void do_receive(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink) override;
   bool do_probe(int source, int tag) override;
   int do_wait_for_any(int tag) override;
 };

@@ -72,7 +72,9 @@ std::size_t CheckpointFile::parse(ConstBytes file, const std::string& path,
   // the file yet): the file is new.
   std::size_t at = 0;
   if (file.size() < sizeof magic) {
-    if (std::memcmp(file.data(), magic, file.size()) != 0) mismatch(path, "is not a checkpoint");
+    // (memcmp must not see the null data() of an empty file, even for 0 bytes.)
+    if (!file.empty() && std::memcmp(file.data(), magic, file.size()) != 0)
+      mismatch(path, "is not a checkpoint");
     return 0;
   }
   if (std::memcmp(file.data(), magic, sizeof magic) != 0) mismatch(path, "is not a checkpoint");

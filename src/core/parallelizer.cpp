@@ -144,12 +144,14 @@ void Parallelizer::check_message(int peer, int tag, const char* operation) const
   }
 }
 
-void Parallelizer::send_bytes(int dest, int tag, detail::Fingerprint type, detail::ConstBytes bytes) {
+void Parallelizer::send_bytes(int dest, int tag, detail::Fingerprint type,
+                              detail::ConstBytes bytes) {
   if (dest != id_) return do_send(dest, tag, type, bytes);
   self_messages_->push_back(0, {tag, type, std::vector<std::byte>(bytes.begin(), bytes.end())});
 }
 
-void Parallelizer::receive_bytes(int source, int tag, detail::Fingerprint type, detail::ByteSink& sink) {
+void Parallelizer::receive_bytes(int source, int tag, detail::Fingerprint type,
+                                 detail::ByteSink& sink) {
   if (source != id_) return do_receive(source, tag, type, sink);
   if (self_messages_->take(id_, 0, tag, type, sink)) return;
   throw UsageError("receive: process " + std::to_string(id_) +
@@ -168,8 +170,8 @@ void Parallelizer::barrier() {
   do_barrier();
 }
 
-void Parallelizer::do_broadcast(int root, detail::Fingerprint type,
-                                   detail::ConstBytes root_bytes, detail::ByteSink* sink) {
+void Parallelizer::do_broadcast(int root, detail::Fingerprint type, detail::ConstBytes root_bytes,
+                                detail::ByteSink* sink) {
   const int tag = next_collective_tag();
   const int n = nprocs_;
   const int relative = (id_ - root + n) % n;
@@ -191,7 +193,7 @@ void Parallelizer::do_broadcast(int root, detail::Fingerprint type,
 }
 
 void Parallelizer::do_scatter(int root, detail::Fingerprint type, detail::ScatterSource* source,
-                                 detail::ByteSink& sink) {
+                              detail::ByteSink& sink) {
   const int tag = next_collective_tag();
   if (id_ != root) return do_receive(root, tag, type, sink);
   for (int process = 0; process < nprocs_; ++process) {
@@ -201,7 +203,7 @@ void Parallelizer::do_scatter(int root, detail::Fingerprint type, detail::Scatte
 }
 
 void Parallelizer::do_gather(int root, detail::Fingerprint type, detail::ConstBytes mine,
-                                detail::GatherSink* sink) {
+                             detail::GatherSink* sink) {
   const int tag = next_collective_tag();
   if (id_ != root) return do_send(root, tag, type, mine);
   for (int process = 0; process < nprocs_; ++process) {

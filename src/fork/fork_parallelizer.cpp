@@ -164,12 +164,12 @@ void ForkParallelizer::do_run(const std::function<void(Parallelizer&)>& body) {
 }
 
 void ForkParallelizer::do_send(int dest, int tag, detail::Fingerprint type,
-                                  detail::ConstBytes bytes) {
+                               detail::ConstBytes bytes) {
   group("send").send(dest, tag, type, bytes);
 }
 
 void ForkParallelizer::do_receive(int source, int tag, detail::Fingerprint type,
-                                     detail::ByteSink& sink) {
+                                  detail::ByteSink& sink) {
   group("receive").receive(source, tag, type, sink);
 }
 
@@ -191,8 +191,8 @@ std::atomic<std::uint64_t>* ForkParallelizer::shared_word() {
   return &group("shared_word").shared_word();
 }
 
-void ForkParallelizer::do_scatter(int root, detail::Fingerprint type,
-                                     detail::ScatterSource* source, detail::ByteSink& sink) {
+void ForkParallelizer::do_scatter(int root, detail::Fingerprint type, detail::ScatterSource* source,
+                                  detail::ByteSink& sink) {
   if (nprocs() == 1) return Parallelizer::do_scatter(root, type, source, sink);
   const int tag = next_collective_tag();
   fork_detail::Group& group = this->group("scatter");

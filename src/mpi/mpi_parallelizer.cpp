@@ -137,12 +137,12 @@ void MpiParallelizer::do_run(const std::function<void(Parallelizer&)>& body) {
 }
 
 void MpiParallelizer::do_send(int dest, int tag, detail::Fingerprint type,
-                                 detail::ConstBytes bytes) {
+                              detail::ConstBytes bytes) {
   communicator_for("send").send(dest, tag, type, bytes);
 }
 
 void MpiParallelizer::do_receive(int source, int tag, detail::Fingerprint type,
-                                    detail::ByteSink& sink) {
+                                 detail::ByteSink& sink) {
   communicator_for("receive").receive(source, tag, type, sink);
 }
 
@@ -159,21 +159,21 @@ int MpiParallelizer::do_poll_any(int tag) {
 }
 
 void MpiParallelizer::do_broadcast(int root, detail::Fingerprint type,
-                                      detail::ConstBytes root_bytes, detail::ByteSink* sink) {
+                                   detail::ConstBytes root_bytes, detail::ByteSink* sink) {
   if (nprocs() == 1) return Parallelizer::do_broadcast(root, type, root_bytes, sink);
   auto& comm = communicator_for("broadcast");
   comm.broadcast(root, next_collective_tag(), type, root_bytes, sink);
 }
 
-void MpiParallelizer::do_scatter(int root, detail::Fingerprint type,
-                                    detail::ScatterSource* source, detail::ByteSink& sink) {
+void MpiParallelizer::do_scatter(int root, detail::Fingerprint type, detail::ScatterSource* source,
+                                 detail::ByteSink& sink) {
   if (nprocs() == 1) return Parallelizer::do_scatter(root, type, source, sink);
   auto& comm = communicator_for("scatter");
   comm.scatter(root, next_collective_tag(), type, source, sink);
 }
 
 void MpiParallelizer::do_gather(int root, detail::Fingerprint type, detail::ConstBytes mine,
-                                   detail::GatherSink* sink) {
+                                detail::GatherSink* sink) {
   if (nprocs() == 1) return Parallelizer::do_gather(root, type, mine, sink);
   auto& comm = communicator_for("gather");
   comm.gather(root, next_collective_tag(), type, mine, sink);
