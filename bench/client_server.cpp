@@ -1,11 +1,14 @@
 // unipar_bench_client_server: ClientServerRunner throughput and latency; one JSON line per
-// result (read by bench/compare_client_server.py).
+// result.
 //
-//   UNIPAR_BACKEND=fork:2 unipar_bench_client_server
+//   UNIPAR_BACKEND=fork:2 unipar_bench_client_server [reps [workload]]
 //   mpirun -n 2 unipar_bench_client_server          (the MPI backend, when built)
+// (workload: tiny, busy or call to run only that one, e.g. under a profiler)
 //
 //   tiny       10^5 requests with an empty handler (int -> int), submitted at once, taken with
-//              as_completed: requests per second
+//              as_completed: requests per second; once per call outside `run` (fork forks the
+//              servers for each call) and once inside one `run` (servers started once, as a
+//              Python pool's workers are)
 //   busy       400 requests of 1 ms of busy work: time against the ideal (work / servers)
 //   call       10^4 sequential client.call round trips: seconds per call, against an 8-byte
 //              send/receive round trip between the same two processes
@@ -51,9 +54,11 @@ void print(unipar::Parallelizer& par, const std::string& name, double value, con
 
 int main(int argc, char** argv) {
   const int reps = argc > 1 ? std::atoi(argv[1]) : 5;
+  const std::string only = argc > 2 ? argv[2] : "";
+  const auto runs = [&](const char* workload) { return only.empty() || only == workload; };
   unipar::Parallelizer& par = unipar::default_parallelizer();
 
-  {  // tiny: requests per second
+  if (runs("tiny")) {  // tiny: requests per second
     ClientServerRunner<int, int> runner(par, [](const int& x) { return x + 1; });
     bench::Samples samples;
     for (int r = 0; r < reps; ++r) {
@@ -70,9 +75,28 @@ int main(int argc, char** argv) {
       if (par.on_main() && sum != 100'000LL * 100'001LL / 2) wrong("tiny");
     }
     print(par, "tiny_requests_per_s", 1.0 / samples.median(), "1/s", 1.0 / samples.best());
+    // The same inside one run: the servers are started once, as a Python pool's workers are.
+    bench::Samples in_run;
+    par.run([&](unipar::Parallelizer& p) {
+      for (int r = 0; r < reps; ++r) {
+        p.barrier();
+        const auto start = bench::Clock::now();
+        const long long sum = runner.run([](Client<int, int>& client) {
+          std::vector<unipar::Future<int>> futures;
+          futures.reserve(100'000);
+          for (int i = 0; i < 100'000; ++i) futures.push_back(client.submit(i));
+          long long total = 0;
+          for (auto& future : unipar::as_completed(futures)) total += future.get();
+          return total;
+        });
+        in_run.seconds.push_back(bench::seconds_since(start) / 100'000);
+        if (p.on_main() && sum != 100'000LL * 100'001LL / 2) wrong("tiny in run");
+      }
+    });
+    print(par, "tiny_in_run_requests_per_s", 1.0 / in_run.median(), "1/s", 1.0 / in_run.best());
   }
 
-  {  // busy: 400 requests of 1 ms against the ideal
+  if (runs("busy")) {  // busy: 400 requests of 1 ms against the ideal
     ClientServerRunner<int, int> runner(par, [](const int& x) {
       busy_for(std::chrono::milliseconds(1));
       return x;
@@ -97,7 +121,7 @@ int main(int argc, char** argv) {
           samples.best() / ideal);
   }
 
-  {  // call: round-trip latency, against an 8-byte send/receive round trip
+  if (runs("call")) {  // call: round-trip latency, against an 8-byte send/receive round trip
     ClientServerRunner<double, double> runner(par, [](const double& x) { return x; });
     bench::Samples calls;
     for (int r = 0; r < reps; ++r) {
