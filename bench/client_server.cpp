@@ -45,6 +45,16 @@ void print(unipar::Parallelizer& par, const std::string& name, double value, con
   std::fflush(stdout);
 }
 
+/// The tiny workload's client: 10^5 requests submitted at once, taken in completion order.
+long long tiny_client(Client<int, int>& client) {
+  std::vector<unipar::Future<int>> futures;
+  futures.reserve(100'000);
+  for (int i = 0; i < 100'000; ++i) futures.push_back(client.submit(i));
+  long long total = 0;
+  for (auto& future : unipar::as_completed(futures)) total += future.get();
+  return total;
+}
+
 [[noreturn]] void wrong(const char* what) {
   std::fprintf(stderr, "unipar_bench_client_server: wrong result in %s\n", what);
   std::exit(2);
@@ -63,14 +73,7 @@ int main(int argc, char** argv) {
     bench::Samples samples;
     for (int r = 0; r < reps; ++r) {
       const auto start = bench::Clock::now();
-      const long long sum = runner.run([](Client<int, int>& client) {
-        std::vector<unipar::Future<int>> futures;
-        futures.reserve(100'000);
-        for (int i = 0; i < 100'000; ++i) futures.push_back(client.submit(i));
-        long long total = 0;
-        for (auto& future : unipar::as_completed(futures)) total += future.get();
-        return total;
-      });
+      const long long sum = runner.run(tiny_client);
       samples.seconds.push_back(bench::seconds_since(start) / 100'000);
       if (par.on_main() && sum != 100'000LL * 100'001LL / 2) wrong("tiny");
     }
@@ -81,14 +84,7 @@ int main(int argc, char** argv) {
       for (int r = 0; r < reps; ++r) {
         p.barrier();
         const auto start = bench::Clock::now();
-        const long long sum = runner.run([](Client<int, int>& client) {
-          std::vector<unipar::Future<int>> futures;
-          futures.reserve(100'000);
-          for (int i = 0; i < 100'000; ++i) futures.push_back(client.submit(i));
-          long long total = 0;
-          for (auto& future : unipar::as_completed(futures)) total += future.get();
-          return total;
-        });
+        const long long sum = runner.run(tiny_client);
         in_run.seconds.push_back(bench::seconds_since(start) / 100'000);
         if (p.on_main() && sum != 100'000LL * 100'001LL / 2) wrong("tiny in run");
       }

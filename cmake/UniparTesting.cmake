@@ -62,9 +62,9 @@ function(unipar_add_test name)
   endif()
 endfunction()
 
-# unipar_scale_timeouts(): in a sanitizer build (ASan or TSan), triples the TIMEOUT of every test of the
-# calling directory (call it last in each CMakeLists.txt that adds tests). A timeout catches
-# hangs; it is not a speed check, and sanitized code runs several times slower
+# unipar_scale_timeouts(): in a sanitizer build (ASan or TSan), triples the TIMEOUT of every
+# test of the calling directory (call it last in each CMakeLists.txt that adds tests). A
+# timeout catches hangs; it is not a speed check, and sanitized code runs several times slower
 # (conformance.mpi.4 under ASan: 50 s alone, over 120 s beside a build).
 function(unipar_scale_timeouts)
   if(NOT UNIPAR_SANITIZER_FLAGS)

@@ -254,9 +254,10 @@ cmd_sanitize() {
 # The thread-sanitizer job: ThreadSanitizer (-DUNIPAR_SANITIZE_THREAD=ON) over the suite, for the
 # threads the library runs (the task farm's and the client/server runner's dispatcher, the
 # progress display, the service thread) on serial and fork. Any report fails the test that
-# made it (halt_on_error); tests/support/tsan.supp says what is suppressed and why. Not the MPI runs (label mpi): Open MPI is not instrumented, its
-# plugins report mutex misuse from MPI_Init on, and TSan aborts when a plugin it was told to
-# ignore is unloaded, so no suppression list holds; nor what the sanitizer job leaves out.
+# made it (halt_on_error); tests/support/tsan.supp says what is suppressed and why. Not the
+# MPI runs (label mpi): Open MPI is not instrumented, its plugins report mutex misuse from
+# MPI_Init on, and TSan aborts when a plugin it was told to ignore is unloaded, so no
+# suppression list holds; nor what the sanitizer job leaves out.
 cmd_tsan() {
   cmd_deps
   echo
