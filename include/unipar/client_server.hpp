@@ -629,9 +629,8 @@ class ClientServerRunner {
         header.count != server.in_flight.front().entries.size() || header.failed > header.count) {
       detail::throw_corrupt("ClientServerRunner", "response batch");
     }
-    Batch batch = std::move(server.in_flight.front());
-    server.in_flight.pop_front();
-    server.sizer.record(header.count, header.nanoseconds);
+    // The batch stays in flight until everything about it has been received and checked: a
+    // corrupt answer fails the run, and fail_all then fails the batch's futures too.
     std::vector<Response> responses;
     {
       detail::Decoder<std::vector<Response>> decoder(responses);
@@ -645,6 +644,11 @@ class ClientServerRunner {
       receive_value(t, s, tag, failed);
       receive_value(t, s, tag, texts);
       if (failed.size() != header.failed) detail::throw_corrupt("ClientServerRunner", "failures");
+      for (std::size_t i = 0; i < failed.size(); ++i) {
+        if (failed[i] >= header.count || (i > 0 && failed[i] <= failed[i - 1])) {
+          detail::throw_corrupt("ClientServerRunner", "failed request");
+        }
+      }
       if (server.pid == 0) receive_identity(t, s, tag, server);
     }
     std::size_t text_at = 0;
@@ -655,6 +659,9 @@ class ClientServerRunner {
       error = std::make_exception_ptr(
           WorkerError(s, server.pid, server.host, type, message, std::nullopt));
     }
+    Batch batch = std::move(server.in_flight.front());
+    server.in_flight.pop_front();
+    server.sizer.record(header.count, header.nanoseconds);
     // The whole batch under one lock and one wake-up: a wake-up per response would cost more
     // than a tiny request.
     std::size_t next_failure = 0;

@@ -24,6 +24,7 @@
 #include <boost/serialization/deque.hpp>
 #include <boost/serialization/list.hpp>
 #include <boost/serialization/map.hpp>
+#include <boost/serialization/nvp.hpp>
 #include <boost/serialization/set.hpp>
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/unordered_map.hpp>
@@ -71,10 +72,11 @@ class SpanInBuffer final : public std::streambuf {
 
 /// binary_iarchive that never trusts a length it reads: a string or collection that claims more
 /// elements than there are bytes left in the message is corrupt, and is reported before anything
-/// is allocated for it. (Boost's own binary_iarchive resizes first, so one flipped byte in a length
-/// asks for exabytes.) The format is binary_oarchive's, unchanged. A collection of elements whose
-/// archive form is empty (a class whose `serialize` writes nothing) can therefore hold at most as
-/// many elements as bytes follow its length.
+/// is allocated for it. (Boost's own binary_iarchive resizes first, so one flipped byte in a
+/// length asks for exabytes.) Nor a bool: a byte other than 0 or 1 is corrupt. The format is
+/// binary_oarchive's, unchanged. A collection of elements whose archive form is empty (a class
+/// whose `serialize` writes nothing) can therefore hold at most as many elements as bytes follow
+/// its length.
 ///
 /// The members Boost defines in its .ipp files are instantiated once, in
 /// src/core/serialization.cpp.
@@ -89,12 +91,20 @@ class BoundedIArchive final
 
   using Base::load;
   void load(std::string& text);
+  /// A bool is one byte that must be 0 or 1 (Boost's own load reads any byte into the bool,
+  /// and using a bool that holds 2 is undefined behaviour).
+  void load(bool& value);
 
   template <class T>
   void load_override(T& value) {
     Base::load_override(value);
   }
   void load_override(boost::serialization::collection_size_type& count);
+  /// Boost's unordered containers read a bucket count after their element count, only as the
+  /// hint of a rehash: it may exceed the bytes left (a container that once held more elements,
+  /// or was given reserve()), so it is not checked as a length but limited to the bytes left.
+  void load_override(
+      const boost::serialization::nvp<boost::serialization::collection_size_type>& field);
 
  private:
   friend class boost::archive::detail::interface_iarchive<BoundedIArchive>;

@@ -17,13 +17,20 @@ std::size_t ChunkSizer::next(std::size_t remaining) const noexcept {
   if (remaining == 0) return 0;
   if (fixed_ > 0) return std::min(fixed_, remaining);
   if (items_ == 0) return 1;  // nothing measured yet: one item, whose cost sizes the next
-  const double per_item = std::max(nanoseconds_ / double(items_), 0.5);
-  const auto floor = static_cast<std::size_t>(floor_ns_ / per_item) + 1;
+  // (Another process's measurements arrive in messages: a cost that is not a number, or one
+  // that would make more items than there are, must not reach a conversion to an integer.)
+  const double measured = nanoseconds_ / double(items_);
+  const double per_item = measured > 0.5 ? measured : 0.5;
+  const auto items_in = [&](double nanoseconds) {
+    const double items = nanoseconds / per_item;
+    return items < double(remaining) ? static_cast<std::size_t>(items) : remaining;
+  };
+  const std::size_t floor = items_in(floor_ns_) + 1;
   // Guided: half of an equal share, shrinking toward the end; never more than about
   // ceiling_ns of work at the cost measured so far, so that slow items hiding among fast ones
   // cannot make one chunk outlast the others by much.
   const std::size_t guided = remaining / (2 * nprocs_);
-  const auto cap = std::max(floor, static_cast<std::size_t>(ceiling_ns_ / per_item));
+  const auto cap = std::max(floor, items_in(ceiling_ns_));
   return std::min(remaining, std::max(floor, std::min(guided, cap)));
 }
 

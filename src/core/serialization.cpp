@@ -9,6 +9,7 @@
 #include <boost/archive/impl/basic_binary_iarchive.ipp>
 #include <boost/archive/impl/basic_binary_iprimitive.ipp>
 
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -38,9 +39,25 @@ void BoundedIArchive::load(std::string& text) {
   if (length != 0) load_binary(text.data(), length);
 }
 
+void BoundedIArchive::load(bool& value) {
+  unsigned char byte = 0;
+  static_assert(sizeof byte == sizeof value);
+  load_binary(&byte, sizeof byte);
+  if (byte > 1) throw std::domain_error("bool holding " + std::to_string(byte) + ", not 0 or 1");
+  value = byte != 0;
+}
+
 void BoundedIArchive::load_override(boost::serialization::collection_size_type& count) {
   Base::load_override(count);
   check_length(static_cast<std::size_t>(count), "collection");
+}
+
+void BoundedIArchive::load_override(
+    const boost::serialization::nvp<boost::serialization::collection_size_type>& field) {
+  if (std::strcmp(field.name(), "bucket_count") != 0) return load_override(field.value());
+  Base::load_override(field.value());
+  const std::size_t left = buffer_.remaining();
+  if (field.value() > left) field.value() = boost::serialization::collection_size_type(left);
 }
 
 }  // namespace unipar::detail

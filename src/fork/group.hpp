@@ -34,6 +34,7 @@
 #include "core/failure.hpp"
 #include "core/stash.hpp"
 #include "fork/channel.hpp"
+#include "fork/message_header.hpp"
 #include "fork/waiter.hpp"
 #include "unipar/detail/bytes.hpp"
 #include "unipar/detail/tags.hpp"
@@ -56,15 +57,6 @@ struct alignas(64) ProcessSlot {
   alignas(64) std::atomic<std::uint32_t> finished{0};  // the process's function returned
   std::atomic<std::int32_t> collective{0};  // tag of the collective it is in (or was last in)
   detail::CollectiveLog log;                // its collectives, written before `finished`
-};
-
-/// Precedes every payload on a channel; `check` guards against reading garbage as a header.
-struct MessageHeader {
-  std::uint32_t magic;
-  std::int32_t tag;
-  std::uint64_t type;
-  std::uint64_t size;
-  std::uint64_t check;
 };
 
 class Group {

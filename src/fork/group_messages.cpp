@@ -12,23 +12,8 @@
 namespace unipar::fork_detail {
 namespace {
 
-constexpr std::uint32_t header_magic = 0x756e6970;  // "unip"
-constexpr std::size_t small_message = 4096;         // header and payload in one write
-constexpr std::uint64_t max_message = std::uint64_t{1} << 48;
-constexpr int no_tag = -1;  // no message has it
-
-std::uint64_t header_check(const MessageHeader& h) {
-  std::uint64_t x = h.magic ^ (static_cast<std::uint64_t>(static_cast<std::uint32_t>(h.tag)) << 32);
-  x ^= h.type * 0x9E3779B97F4A7C15ull;
-  x ^= h.size * 0xC2B2AE3D27D4EB4Full;
-  return x ^ (x >> 29);
-}
-
-MessageHeader make_header(int tag, detail::Fingerprint type, std::size_t size) {
-  MessageHeader header{header_magic, tag, type, size, 0};
-  header.check = header_check(header);
-  return header;
-}
+constexpr std::size_t small_message = 4096;  // header and payload in one write
+constexpr int no_tag = -1;                   // no message has it
 
 /// Whether a process whose collective log is `log` has not yet begun collective `sequence`.
 bool not_yet_in(const detail::CollectiveLog& log, std::uint32_t sequence) {
@@ -151,13 +136,9 @@ MessageHeader Group::read_header(int source, int tag) {
 
 MessageHeader Group::take_header(int source) {
   Channel& in = channel(source, self_);
-  MessageHeader header{};
-  in.read(std::as_writable_bytes(std::span(&header, 1)));  // released with the payload
-  if (header.magic != header_magic || header.check != header_check(header) ||
-      header.size > max_message) {
-    throw Error("fork: corrupt message header from process " + std::to_string(source));
-  }
-  return header;
+  std::byte bytes[sizeof(MessageHeader)];
+  in.read(bytes);  // released with the payload
+  return parse_header(bytes, source);
 }
 
 void Group::read_payload(int source, int tag, detail::MutableBytes out) {

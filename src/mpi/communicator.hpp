@@ -37,6 +37,7 @@
 #include "core/checks.hpp"
 #include "core/failure.hpp"
 #include "core/stash.hpp"
+#include "mpi/wire.hpp"
 #include "unipar/detail/bytes.hpp"
 #include "unipar/detail/tags.hpp"
 #include "unipar/error.hpp"
@@ -55,28 +56,7 @@ constexpr int frame_tag = 0;
 /// MPI_SUCCESS.
 void check(int code, const char* call);
 
-/// What a message starts with.
-struct Header {
-  std::uint64_t type;
-  std::uint64_t size;  // payload bytes
-};
-
-/// What every collective moves first: who is calling what, how big, and a small payload.
-struct Frame {
-  static constexpr std::size_t inline_capacity = 40;
-  std::uint64_t type;
-  std::uint64_t size;
-  std::int32_t tag;   // the collective's kind and sequence number (detail::collective_tag)
-  std::uint32_t run;  // which run of this communicator (a stale frame is a misuse, not data)
-  std::byte inline_bytes[inline_capacity];
-};
-static_assert(sizeof(Frame) == 64);
-
-/// The end-of-run record every rank sends every other rank.
-struct Finished {
-  std::uint64_t messages;     // MPI messages sent to the receiver in this run (this one excluded)
-  detail::CollectiveLog log;  // the collectives this rank made during this run
-};
+// Header, Frame and Finished, and the parsing of received bytes: mpi/wire.hpp.
 
 /// One process's part in a run over MPI. Replaced by a fresh one (new duplicates of the user's
 /// communicator) after a failed run, because the failed run's operations can never complete.

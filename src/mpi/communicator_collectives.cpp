@@ -40,6 +40,7 @@ void Communicator::receive_frame(int source, Frame& frame, const Waiting& what) 
 
 void Communicator::check_frame(const Frame& frame, int from, int tag,
                                detail::Fingerprint type) const {
+  check_frame_size(frame);
   if (frame.run != run_) {
     throw UsageError("collectives called in a different order: process " + std::to_string(rank_) +
                      " received a frame of " + detail::describe_tag(frame.tag) + " from process " +

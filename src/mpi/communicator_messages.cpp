@@ -83,15 +83,16 @@ void Communicator::receive_matched(MPI_Message& message, const MPI_Status& statu
     in.resize(static_cast<std::size_t>(count));
     check(MPI_Mrecv(in.data(), count, MPI_BYTE, &message, MPI_STATUS_IGNORE), "MPI_Mrecv");
     received += 1;
-    std::memcpy(&header, in.data(), sizeof header);
-    const std::size_t size = in.size() - sizeof header;
-    if (header.size != size) detail::throw_corrupt("message", "size field");
+    const Arrival arrival = parse_message(in);
+    header = arrival.header;
+    const std::size_t size = arrival.payload.size();
     if (header.type != type) {
-      now_.stash.push_front(source, {tag, header.type, {in.begin() + sizeof header, in.end()}});
+      now_.stash.push_front(source,
+                            {tag, header.type, {arrival.payload.begin(), arrival.payload.end()}});
       detail::throw_receive_type_mismatch(rank_, source, tag, type, header.type);
     }
     const detail::MutableBytes target = sink.prepare(size);
-    std::memcpy(target.data(), in.data() + sizeof header, size);
+    std::memcpy(target.data(), arrival.payload.data(), size);
     return;
   }
   if (count != static_cast<int>(sizeof header)) {
@@ -101,6 +102,7 @@ void Communicator::receive_matched(MPI_Message& message, const MPI_Status& statu
   }
   check(MPI_Mrecv(&header, sizeof header, MPI_BYTE, &message, MPI_STATUS_IGNORE), "MPI_Mrecv");
   received += 1;
+  static_cast<void>(parse_message(std::as_bytes(std::span(&header, 1))));  // checks the size
   if (header.size == 0 || header.type != type) {
     // Empty, or the wrong type: take the payload into the stash (a wrong type stays receivable).
     detail::MessageStash::Message entry{tag, header.type, std::vector<std::byte>(header.size)};
@@ -136,10 +138,7 @@ void Communicator::stash_matched(MPI_Message& message, const MPI_Status& status,
   std::vector<std::byte> in(static_cast<std::size_t>(count));
   check(MPI_Mrecv(in.data(), count, MPI_BYTE, &message, MPI_STATUS_IGNORE), "MPI_Mrecv");
   if (tag == finished_tag) {
-    Finished done{};
-    if (in.size() != sizeof done) detail::throw_corrupt("end-of-run record", "size");
-    std::memcpy(&done, in.data(), sizeof done);
-    run.finished[from] = done;  // not counted as a message
+    run.finished[from] = parse_finished(in);  // not counted as a message
     return;
   }
   if (tag == left_tag) {
@@ -147,16 +146,12 @@ void Communicator::stash_matched(MPI_Message& message, const MPI_Status& status,
     return;
   }
   run.received[from] += 1;
-  Header header{};
-  if (in.size() < sizeof header) detail::throw_corrupt("message", "shorter than its header");
-  std::memcpy(&header, in.data(), sizeof header);
-  detail::MessageStash::Message entry{tag, header.type, {}};
-  if (in.size() > sizeof header) {
-    if (header.size != in.size() - sizeof header) detail::throw_corrupt("message", "size field");
-    entry.bytes.assign(in.begin() + sizeof header, in.end());
-  } else if (header.size > 0) {
-    entry.bytes.resize(header.size);
-    receive_pieces(source, tag, entry.bytes.data(), header.size, run.received[from]);
+  const Arrival arrival = parse_message(in);
+  detail::MessageStash::Message entry{
+      tag, arrival.header.type, {arrival.payload.begin(), arrival.payload.end()}};
+  if (arrival.pieces_follow) {
+    entry.bytes.resize(arrival.header.size);
+    receive_pieces(source, tag, entry.bytes.data(), arrival.header.size, run.received[from]);
   }
   if (front) {
     run.stash.push_front(source, std::move(entry));

@@ -25,6 +25,7 @@
 ///         worker -> main: FarmMessage{results, ...}, the results
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -208,7 +209,17 @@ class Farm {
     bool hands_out = false;
     int working = 0;
     std::uint64_t outstanding = 0;
+    std::vector<std::deque<Span>> handed;  // MPI: each worker's chunks, in the order handed out
+    std::vector<bool> received;            // items whose results main holds (or computes)
     bool over() const { return hands_out && working == 0 && outstanding == 0; }
+    /// Marks the items of `span` as having their results; false when one already had.
+    bool take(Span span) {
+      const auto first = received.begin() + static_cast<std::ptrdiff_t>(span.begin);
+      const auto last = first + static_cast<std::ptrdiff_t>(span.count);
+      if (std::find(first, last, true) != last) return false;
+      std::fill(first, last, true);
+      return true;
+    }
   };
 
   /// `shared`: fork's claim word, or null (MPI: main claims for the workers in a word of its own).
@@ -223,6 +234,8 @@ class Farm {
     state.sizers.assign(static_cast<std::size_t>(t_.nprocs()), worker_sizer());
     state.hands_out = shared == nullptr;
     state.working = t_.nprocs() - 1;
+    state.handed.resize(static_cast<std::size_t>(t_.nprocs()));
+    state.received.assign(n, false);
     ProgressLine progress(n, options_.progress, options_.label);
     std::uint64_t delivered = 0;
     const auto deliver = [&](Chunk<Result>&& chunk) {
@@ -270,6 +283,7 @@ class Farm {
         // What the dispatcher took in during the chunk, then what is waiting: both completed
         // before main's own chunk is delivered.
         const std::lock_guard transport(state.transport);
+        if (span.count > 0 && !state.take(span)) throw_corrupt("map", "results delivered twice");
         {
           const std::lock_guard lock(mailbox.mutex);
           if (mailbox.error) std::rethrow_exception(mailbox.error);
@@ -342,19 +356,33 @@ class Farm {
         --state.working;
       } else {
         state.outstanding += span.count;
+        state.handed[static_cast<std::size_t>(worker)].push_back(span);
         if (!items_local_) send_items(worker, span);
       }
     } else if (message.kind == FarmMessage::results && message.begin <= n &&
-               message.count <= n - message.begin &&
-               (!state.hands_out || message.count <= state.outstanding)) {
+               message.count <= n - message.begin && matches_handed(state, worker, message) &&
+               state.take({message.begin, message.count})) {
+      // Results of the chunk handed to this worker longest ago (MPI), or of items claimed
+      // that nobody delivered yet (fork): anything else is a corrupt message.
       Chunk<Result> chunk = store_.chunk(message.begin, message.count);
       receive_values(worker, chunk.values);
-      if (state.hands_out) state.outstanding -= message.count;
+      if (state.hands_out) {
+        state.outstanding -= message.count;
+        state.handed[static_cast<std::size_t>(worker)].pop_front();
+      }
       deliver(std::move(chunk));
     } else {
       throw_corrupt("map", "farm message");
     }
     return true;
+  }
+
+  /// MPI: whether `message` answers the oldest chunk handed to `worker` (fork: always).
+  static bool matches_handed(const Dispatch& state, int worker, const FarmMessage& message) {
+    if (!state.hands_out) return true;
+    const auto& handed = state.handed[static_cast<std::size_t>(worker)];
+    return !handed.empty() && handed.front().begin == message.begin &&
+           handed.front().count == message.count;
   }
 
   void run_worker_served() {
@@ -371,7 +399,8 @@ class Farm {
       if (span.count > 0 && !items_local_) {
         receive_items(shipped);
         if (shipped.size() != span.count) throw_corrupt("map", "item count");
-      } else if (span.count > 0 && span.begin + span.count > items_.size()) {
+      } else if (span.count > 0 &&
+                 (span.count > items_.size() || span.begin > items_.size() - span.count)) {
         throw_corrupt("map", "item range");
       }
       return span;
