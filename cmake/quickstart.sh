@@ -11,6 +11,9 @@
 #                                       in build-asan/
 #   bash cmake/quickstart.sh tsan       the thread-sanitizer job: deps + TSan build + ctest in
 #                                       build-tsan/
+#   bash cmake/quickstart.sh fuzz       the fuzz job: deps + clang + libFuzzer/ASan/UBSan build of
+#                                       the harnesses (tests/fuzz) in build-fuzz/, each fuzzed for
+#                                       UNIPAR_FUZZ_SECONDS, then executions and coverage per harness
 #   bash cmake/quickstart.sh ci         test, then sanitize (what CI runs: bash .ci/run)
 #   bash cmake/quickstart.sh bench      deps + the benchmarks' own packages + Release build in
 #                                       build-bench/ + bench/compare.py and bench/compare_farm.py,
@@ -22,6 +25,8 @@
 #   UNIPAR_ASAN_BUILD_DIR  build directory for sanitize           (default: build-asan)
 #   UNIPAR_TSAN_BUILD_DIR  build directory for tsan               (default: build-tsan)
 #   UNIPAR_BENCH_BUILD_DIR build directory for bench, Release     (default: build-bench)
+#   UNIPAR_FUZZ_BUILD_DIR  build directory for fuzz (clang)       (default: build-fuzz)
+#   UNIPAR_FUZZ_SECONDS    how long fuzz runs each harness        (default: 60)
 #   UNIPAR_BUILD_TYPE      CMAKE_BUILD_TYPE, not for bench        (default: RelWithDebInfo)
 #   UNIPAR_JOBS            parallel compile and test jobs         (default: 2)
 #   UNIPAR_CMAKE_ARGS      extra arguments for the configure step (word-split)
@@ -36,6 +41,8 @@ BUILD_DIR="${UNIPAR_BUILD_DIR:-build}"
 ASAN_BUILD_DIR="${UNIPAR_ASAN_BUILD_DIR:-build-asan}"
 TSAN_BUILD_DIR="${UNIPAR_TSAN_BUILD_DIR:-build-tsan}"
 BENCH_BUILD_DIR="${UNIPAR_BENCH_BUILD_DIR:-build-bench}"
+FUZZ_BUILD_DIR="${UNIPAR_FUZZ_BUILD_DIR:-build-fuzz}"
+FUZZ_SECONDS="${UNIPAR_FUZZ_SECONDS:-60}"
 BUILD_TYPE="${UNIPAR_BUILD_TYPE:-RelWithDebInfo}"
 JOBS="${UNIPAR_JOBS:-2}"
 read -r -a EXTRA_CMAKE_ARGS <<<"${UNIPAR_CMAKE_ARGS:-}"
@@ -57,6 +64,8 @@ BENCH_PACKAGES=(
   python3-mpi4py # mpi4py.futures, a Python peer in bench/client_server_python_peer.py
   python3-matplotlib # bench/plot.py draws docs/plots/*.svg with it
 )
+# Packages only the fuzz job uses (installed by `fuzz` alone): clang and its libFuzzer runtime.
+FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 MIN_BOOST_VERSION=1.74
 
 log() { printf '\n==> %s\n' "$*"; }
@@ -224,7 +233,10 @@ cmd_test() {
   cmd_deps
   configure "$BUILD_DIR" -DUNIPAR_BUILD_TESTS=ON -DUNIPAR_INSTALL=ON
   build "$BUILD_DIR"
-  run_ctest "$BUILD_DIR" test
+  # Not the soak tests (label soak, ~1.5 min of repeated runs): `ctest --test-dir build -L soak`
+  # after this job runs them. The multi-host tests (label multihost) run here when the machine
+  # allows network namespaces (root, `ip netns`) and say why they skip where it does not.
+  run_ctest "$BUILD_DIR" test -LE '^soak$'
 }
 
 # The sanitizer job: AddressSanitizer + UndefinedBehaviorSanitizer (-DUNIPAR_SANITIZE=ON).
@@ -246,8 +258,10 @@ cmd_sanitize() {
   # Not the compile-failure checks (they run the compiler, not unipar), the install check
   # (it builds a consumer against the installed tree) nor the 2 GiB broadcast (label large: it
   # runs alone, about a minute under ASan, on the same code paths as mpi.pieces): the test job
-  # runs all three.
-  run_ctest "$ASAN_BUILD_DIR" sanitize -LE '^(compile|install|large)$'
+  # runs all three. Nor the soak tests, the resource-limit tests (ASan reserves terabytes of
+  # shadow address space, so RLIMIT_AS means nothing under it) or the multi-host runs (the same
+  # MPI code as the mpi tests, over TCP).
+  run_ctest "$ASAN_BUILD_DIR" sanitize -LE '^(compile|install|large|soak|limits|multihost)$'
 
 }
 
@@ -269,7 +283,68 @@ cmd_tsan() {
   configure "$TSAN_BUILD_DIR" -DUNIPAR_SANITIZE_THREAD=ON -DUNIPAR_BUILD_TESTS=ON \
     -DUNIPAR_BUILD_BENCH=OFF -DUNIPAR_INSTALL=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1"
   build "$TSAN_BUILD_DIR"
-  run_ctest "$TSAN_BUILD_DIR" tsan -LE '^(compile|install|large|mpi)$'
+  run_ctest "$TSAN_BUILD_DIR" tsan -LE '^(compile|install|large|mpi|soak|limits|multihost)$'
+}
+
+# The fuzz job: the libFuzzer harnesses of tests/fuzz (the codec's decoders, fork's and MPI's
+# framing, failure records, the task farm's and the client/server runner's protocols, the
+# checkpoint reader), built by clang with -fsanitize=fuzzer,address,undefined (the library with
+# fuzzer-no-link) in $FUZZ_BUILD_DIR. Each fuzz.<name> test fuzzes one harness for
+# $FUZZ_SECONDS seconds from its seed corpus and regression inputs (copied into the build
+# tree); any crash, sanitizer finding, hang (-timeout=10), leak, huge allocation
+# (-rss_limit_mb=2048) or broken round trip fails it, and the input is kept in
+# $FUZZ_BUILD_DIR/tests/fuzz/work/<name>/artifacts/. MPI's framing is fuzzed without MPI.
+cmd_fuzz() {
+  cmd_deps
+  if [[ "${UNIPAR_SKIP_DEPS:-0}" != 1 ]] && command -v dpkg-query >/dev/null 2>&1; then
+    local missing=() package
+    for package in "${FUZZ_PACKAGES[@]}"; do
+      is_installed "$package" || missing+=("$package")
+    done
+    if ((${#missing[@]} > 0)); then
+      log "installing the fuzz job's packages: ${missing[*]}"
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
+      apt_install "${missing[@]}"
+    fi
+  fi
+  local cc=clang cxx=clang++
+  if ! command -v clang++ >/dev/null 2>&1; then
+    cc=clang-14
+    cxx=clang++-14
+  fi
+  command -v "$cxx" >/dev/null 2>&1 || die "clang++ not found (Debian: clang-14 libclang-rt-14-dev)"
+  echo
+  echo "#### fuzz job: libFuzzer + ASan + UBSan in $FUZZ_BUILD_DIR, $FUZZ_SECONDS s per harness ####"
+  export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+  echo "UBSAN_OPTIONS=$UBSAN_OPTIONS"
+  local start=$SECONDS status=0
+  # The compiler of a new build directory (an existing one keeps its own; UNIPAR_FUZZ refuses
+  # any but clang).
+  CC="$cc" CXX="$cxx" configure "$FUZZ_BUILD_DIR" -DUNIPAR_FUZZ=ON \
+    -DUNIPAR_FUZZ_SECONDS="$FUZZ_SECONDS" -DUNIPAR_BUILD_TESTS=ON -DUNIPAR_BUILD_BENCH=OFF \
+    -DUNIPAR_BUILD_APPS=OFF -DUNIPAR_INSTALL=OFF -DUNIPAR_WITH_MPI=OFF \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1"
+  # Only the harnesses (tests/ holds many other targets this job does not run).
+  build "$FUZZ_BUILD_DIR" unipar_fuzz
+  run_ctest "$FUZZ_BUILD_DIR" fuzz -L '^fuzz(_replay)?$' || status=$?
+
+  echo
+  echo "---- fuzz: executions and coverage per harness ($FUZZ_SECONDS s each) ----"
+  printf '  %-16s %12s %8s %8s\n' harness executions cov ft
+  local log name executions last total=0
+  for log in "$FUZZ_BUILD_DIR"/tests/fuzz/work/*/fuzz.log; do
+    [[ -f "$log" ]] || continue
+    name="$(basename "$(dirname "$log")")"
+    executions="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)"
+    last="$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -n1 || true)"
+    printf '  %-16s %12s %8s %8s\n' "$name" "${executions:-?}" \
+      "$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")" \
+      "$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")"
+    total=$((total + ${executions:-0}))
+  done
+  printf '  %-16s %12s\n' total "$total"
+  echo "fuzz: $((SECONDS - start)) s in all"
+  return "$status"
 }
 
 # The benchmarks: a Release build of the library, the bench targets and the apps (the demo is a
@@ -340,6 +415,7 @@ main() {
     test) cmd_test ;;
     sanitize) cmd_sanitize ;;
     tsan) cmd_tsan ;;
+    fuzz) cmd_fuzz ;;
     ci) cmd_ci ;;
     bench) cmd_bench ;;
     -h | --help | help) usage ;;
