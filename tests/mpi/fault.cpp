@@ -6,7 +6,9 @@
 /// (or dies) while the other ranks wait for it in the scenario's operation:
 ///   gather, barrier, broadcast (rooted at the failing rank), receive (from the failing rank),
 ///   return (the others return from `run` at once), map (inside `run`), map_outside_run,
-///   kill (raise(SIGKILL)), abort (std::abort()).
+///   kill (raise(SIGKILL)), abort (std::abort()); and hold, for a kill from outside: every rank
+///   prints `rank R: pid P holding`, then rank <failing rank> sleeps for two minutes while the
+///   others wait for it in a gather (run_checked.py --kill kills rank 0 or mpirun meanwhile).
 /// Every rank that catches the error prints one line
 ///   `rank R: WorkerError worker=W item=I type=T message=M`   (I is `none` outside map), or
 ///   `rank R: own T message=M`                                 (the failing rank 0's own)
@@ -14,6 +16,7 @@
 /// and exits with status 3. A run that ends without an exception prints `rank R: no exception`
 /// and exits with status 1.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <csignal>
@@ -99,6 +102,10 @@ void body(Parallelizer& p, std::string_view scenario, int failing) {
     (void)p.receive<int>(failing, 7);
   } else if (scenario == "return") {
     if (fails) fail(scenario);
+  } else if (scenario == "hold") {
+    say(p.id(), "pid " + std::to_string(getpid()) + " holding");
+    if (fails) sleep_ms(120'000);
+    (void)p.gather(p.id(), failing);
   } else if (scenario == "map") {
     (void)p.map(map_function(p.id(), failing), map_input());
   } else {

@@ -13,6 +13,13 @@ Checks, each optional:
                          is alive (what `pgrep -f '^PREFIX'` would find, zombies excluded)
 Running:
   --timeout S            kill the command's process group after S seconds: the test fails
+  --kill WHO             kill -9 one process while the command runs: `launcher` (the command
+                         itself, e.g. mpirun, not its children) or a REGEX whose first group is
+                         a pid printed in the output (e.g. 'rank 0: pid ([0-9]+) holding')
+  --kill-when REGEX      ... once REGEX matches --kill-count lines of the output (default 1).
+                         With --kill, --max-seconds is measured from the kill to the end of the
+                         job: the launcher has exited and no --no-process process is alive,
+                         which the checker waits for (up to --timeout) after the launcher exits.
   --finalize-grace S     Open MPI 4.1.4's mpirun sometimes hangs in PMIx_server_finalize after a
                          rank was killed by a signal, although the job has ended. When every
                          --output pattern has been printed and no --no-process process is alive
@@ -58,6 +65,24 @@ def kill_group(process):
     process.wait()
 
 
+def kill_one(who, process, output):
+    """SIGKILLs the launcher or the pid that REGEX `who` finds in the output; returns the time
+    and a failure message (None when the kill was done)."""
+    if who == "launcher":
+        pid = process.pid
+    else:
+        found = re.search(who, output, re.MULTILINE)
+        if not found:
+            return time.monotonic(), f"--kill {who!r}: no pid in the output"
+        pid = int(found.group(1))
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return time.monotonic(), f"--kill {who!r}: process {pid} was already gone"
+    print(f"---- kill -9 {pid} ({who})", flush=True)
+    return time.monotonic(), None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     parser.add_argument("--exit", default="0")
@@ -67,11 +92,16 @@ def main():
     parser.add_argument("--no-process", action="append", default=[])
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--finalize-grace", type=float)
+    parser.add_argument("--kill")
+    parser.add_argument("--kill-when")
+    parser.add_argument("--kill-count", type=int, default=1)
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command")
+    if (args.kill is None) != (args.kill_when is None):
+        parser.error("--kill and --kill-when go together")
 
     print("$ " + " ".join(command), flush=True)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -81,6 +111,8 @@ def main():
         timed_out = False
         launcher_hung = False
         job_ended = None  # when the job's processes were all gone and its output complete
+        killed_at = None  # when --kill was done
+        kill_failure = None
 
         def text():
             out.seek(0)
@@ -93,6 +125,10 @@ def main():
                 timed_out = True
                 kill_group(process)
                 break
+            if args.kill is not None and killed_at is None:
+                output = text()
+                if len(re.findall(args.kill_when, output, re.MULTILINE)) >= args.kill_count:
+                    killed_at, kill_failure = kill_one(args.kill, process, output)
             if args.finalize_grace is not None:
                 if job_ended is None:
                     output = text()
@@ -106,18 +142,32 @@ def main():
             time.sleep(0.05)
         end = time.monotonic()
         status = process.returncode
+        if killed_at is not None and not timed_out:
+            # The job ends when its last process is gone, which may be after the launcher.
+            while (any(live_processes(p) for p in args.no_process) and
+                   time.monotonic() - start < args.timeout):
+                time.sleep(0.05)
+            end = time.monotonic()
         output = text()
 
     sys.stdout.write(output)
     if output and not output.endswith("\n"):
         sys.stdout.write("\n")
-    elapsed = (job_ended if launcher_hung else end) - start
-    print(f"---- exit status {status}, {elapsed:.2f} s")
+    elapsed = (job_ended if launcher_hung else end) - (start if killed_at is None else killed_at)
+    if killed_at is not None:
+        print(f"---- {args.kill} killed {killed_at - start:.2f} s after the start")
+    print(f"---- exit status {status}, {elapsed:.2f} s" +
+          ("" if killed_at is None else " from the kill to the end of the job"))
     if launcher_hung:
         print(f"NOTE: the job had ended but the launcher had not exited {args.finalize_grace} s "
               "later (Open MPI's mpirun hanging in PMIx_server_finalize); it was killed")
 
     failures = []
+    if kill_failure:
+        failures.append(kill_failure)
+    if args.kill is not None and killed_at is None:
+        failures.append(f"--kill-when {args.kill_when!r} never matched {args.kill_count} lines: "
+                        "nothing was killed")
     if timed_out:
         failures.append(f"timed out after {args.timeout} s (killed)")
     if args.exit == "nonzero":
