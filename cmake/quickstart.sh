@@ -233,8 +233,8 @@ cmd_test() {
   cmd_deps
   configure "$BUILD_DIR" -DUNIPAR_BUILD_TESTS=ON -DUNIPAR_INSTALL=ON
   build "$BUILD_DIR"
-  # Not the soak tests (label soak, ~1.5 min of repeated runs): `ctest --test-dir build -L soak`
-  # after this job runs them. The multi-host tests (label multihost) run here when the machine
+  # Not the soak tests (label soak, 15 s to 1.5 min of repeated runs):
+  # `ctest --test-dir build -L soak` after this job runs them. The multi-host tests (label multihost) run here when the machine
   # allows network namespaces (root, `ip netns`) and say why they skip where it does not.
   run_ctest "$BUILD_DIR" test -LE '^soak$'
 }
