@@ -293,7 +293,7 @@ cmd_tsan() {
 # $FUZZ_SECONDS seconds from its seed corpus and regression inputs (copied into the build
 # tree); any crash, sanitizer finding, hang (-timeout=10), leak, huge allocation
 # (-rss_limit_mb=2048) or broken round trip fails it, and the input is kept in
-# $FUZZ_BUILD_DIR/tests/fuzz/work/<name>/artifacts/. MPI's framing is fuzzed without MPI.
+# $FUZZ_BUILD_DIR/tests/fuzz/runs/<name>/artifacts/. MPI's framing is fuzzed without MPI.
 cmd_fuzz() {
   cmd_deps
   if [[ "${UNIPAR_SKIP_DEPS:-0}" != 1 ]] && command -v dpkg-query >/dev/null 2>&1; then
@@ -332,7 +332,7 @@ cmd_fuzz() {
   echo "---- fuzz: executions and coverage per harness ($FUZZ_SECONDS s each) ----"
   printf '  %-16s %12s %8s %8s\n' harness executions cov ft
   local log name executions last total=0
-  for log in "$FUZZ_BUILD_DIR"/tests/fuzz/work/*/fuzz.log; do
+  for log in "$FUZZ_BUILD_DIR"/tests/fuzz/runs/*/fuzz.log; do
     [[ -f "$log" ]] || continue
     name="$(basename "$(dirname "$log")")"
     executions="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)"

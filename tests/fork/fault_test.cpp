@@ -51,31 +51,6 @@ using Clock = std::chrono::steady_clock;
 
 // ---- what a run may leave behind ----------------------------------------------------------------
 
-/// Every process whose parent is this one, zombies included.
-std::vector<pid_t> children_of_this_process() {
-  std::vector<pid_t> children;
-  DIR* proc = opendir("/proc");
-  if (proc == nullptr) return children;
-  while (const dirent* entry = readdir(proc)) {
-    char* end = nullptr;
-    const long pid = std::strtol(entry->d_name, &end, 10);
-    if (*end != '\0' || pid <= 0) continue;
-    std::ifstream stat("/proc/" + std::string(entry->d_name) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;  // gone meanwhile
-    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-    const auto close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 1));
-    char state = 0;
-    long ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == getpid()) children.push_back(static_cast<pid_t>(pid));
-  }
-  closedir(proc);
-  return children;
-}
-
 bool child_signal_is_default() {
   struct sigaction action {};
   sigaction(SIGCHLD, nullptr, &action);
@@ -121,7 +96,7 @@ class LeftBehind {
   }
 
   ::testing::AssertionResult check() const {
-    const auto children = children_of_this_process();
+    const auto children = unipar_test::children_of_this_process();
     std::string problems;
     for (pid_t child : children) problems += " child " + std::to_string(child) + ";";
     for (const auto& name : unipar_test::unipar_shm_entries()) {
@@ -1355,7 +1330,8 @@ TEST(FarmCheckpointKilled, AResumedSweepComputesOnlyWhatTheFileDoesNotHold) {
     int status = 0;
     waitpid(victim, &status, 0);
     // Its workers die with it; wait until none writes to the log any more.
-    wait_for([&] { return children_of_this_process().empty(); }, "the victim's workers to go");
+    wait_for([&] { return unipar_test::children_of_this_process().empty(); },
+             "the victim's workers to go");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     const auto in_file = checkpointed(file, n);
     const auto before = computed(log);

@@ -8,15 +8,18 @@
 /// /proc/self/maps as "/dev/zero (deleted)", a leaked name in /dev/shm. Shared objects
 /// (SharedArray, SharedDict, SharedList) are memfds named "unipar-Shared..." that show in
 /// /proc/self/maps as "/memfd:unipar-Shared... (deleted)" while mapped, and in /proc/self/fd
-/// while their descriptor is open.
+/// while their descriptor is open. A child process left behind shows as a child of this one.
 #pragma once
 
 #include <dirent.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
+#include <vector>
 
 namespace unipar_test {
 
@@ -66,6 +69,31 @@ inline int unipar_shared_descriptors() {
     closedir(fds);
   }
   return count;
+}
+
+/// Every process whose parent is this one, zombies included.
+inline std::vector<pid_t> children_of_this_process() {
+  std::vector<pid_t> children;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return children;
+  while (const dirent* entry = readdir(proc)) {
+    char* end = nullptr;
+    const long pid = std::strtol(entry->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0) continue;
+    std::ifstream stat("/proc/" + std::string(entry->d_name) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;  // gone meanwhile
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    char state = 0;
+    long ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == getpid()) children.push_back(static_cast<pid_t>(pid));
+  }
+  closedir(proc);
+  return children;
 }
 
 }  // namespace unipar_test

@@ -24,31 +24,6 @@
 
 namespace unipar_soak {
 
-/// Every process whose parent is this one, zombies included.
-inline std::vector<pid_t> children_of_this_process() {
-  std::vector<pid_t> children;
-  DIR* proc = opendir("/proc");
-  if (proc == nullptr) return children;
-  while (const dirent* entry = readdir(proc)) {
-    char* end = nullptr;
-    const long pid = std::strtol(entry->d_name, &end, 10);
-    if (*end != '\0' || pid <= 0) continue;
-    std::ifstream stat("/proc/" + std::string(entry->d_name) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;  // gone meanwhile
-    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-    const auto close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 1));
-    char state = 0;
-    long ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == getpid()) children.push_back(static_cast<pid_t>(pid));
-  }
-  closedir(proc);
-  return children;
-}
-
 /// A "Name:   123 kB" field of /proc/self/status, in bytes (0 when absent).
 inline std::int64_t status_bytes(const std::string& field) {
   std::ifstream status("/proc/self/status");
@@ -109,7 +84,7 @@ struct Resources {
     r.virtual_bytes = status_bytes("VmSize");
     r.resident_bytes = status_bytes("VmRSS");
     r.heap_bytes = heap_in_use();
-    r.children = children_of_this_process();
+    r.children = unipar_test::children_of_this_process();
     r.shm_entries = unipar_test::unipar_shm_entries();
     return r;
   }
