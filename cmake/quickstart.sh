@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # unipar quick start: install the build dependencies, build, run the demo, run the tests.
 #
-#   bash cmake/quickstart.sh deps       install what the build needs (Debian 12 packages)
+#   bash cmake/quickstart.sh deps       install what the build and the tests need (Debian 12
+#                                       packages)
 #   bash cmake/quickstart.sh demo [ARGS...]
 #                                       deps + build + run the demo program with its defaults
 #                                       (build/apps/demo/unipar-demo) or with ARGS, then the
@@ -58,6 +59,13 @@ REQUIRED_PACKAGES=(
   python3
 )
 OPTIONAL_PACKAGES=(clang-format)
+# Packages the test jobs' tests call (installed by test, sanitize, tsan and ci, so that these
+# tests run on a fresh machine instead of skipping): each test that needs one still skips with
+# its reason where it is missing.
+TEST_PACKAGES=(
+  iproute2 # `ip netns`: the multi-host tests' hosts (tests/multihost/multihost.py)
+  gdb      # the stall detector's stacks of every thread of a test that stops making progress
+)
 # Packages only the benchmarks use (installed by `bench` alone; without them a peer is skipped).
 BENCH_PACKAGES=(
   python3-joblib # joblib's Parallel, a Python peer in bench/farm_python_peer.py
@@ -96,35 +104,44 @@ apt_install() {
     apt-get install -y -q --no-install-recommends "$@" </dev/null
 }
 
+# install_missing required|optional WHAT PACKAGE...: installs the packages that are not installed
+# (one `apt-get update` per session of this script); "optional" only notes a failure, "required"
+# stops. Does nothing with UNIPAR_SKIP_DEPS=1 or off Debian.
+APT_UPDATED=0
+install_missing() {
+  local kind="$1" what="$2"
+  shift 2
+  if [[ "${UNIPAR_SKIP_DEPS:-0}" == 1 ]] || ! command -v dpkg-query >/dev/null 2>&1; then
+    return 0
+  fi
+  local missing=() package status=0
+  for package in "$@"; do
+    is_installed "$package" || missing+=("$package")
+  done
+  ((${#missing[@]} > 0)) || return 0
+  log "installing $what: ${missing[*]}"
+  if ((APT_UPDATED == 0)); then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null || status=$?
+    ((status != 0)) || APT_UPDATED=1
+  fi
+  ((status != 0)) || apt_install "${missing[@]}" || status=$?
+  if ((status != 0)); then
+    [[ "$kind" == optional ]] || die "could not install ${missing[*]} ($what)"
+    echo "quickstart.sh: note: could not install ${missing[*]} ($what, optional)" >&2
+  fi
+}
+
 cmd_deps() {
   if [[ "${UNIPAR_SKIP_DEPS:-0}" == 1 ]]; then
     return 0
   fi
   if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "quickstart.sh: not a Debian system; install the equivalents of these yourself:" >&2
-    echo "  ${REQUIRED_PACKAGES[*]} (optional: ${OPTIONAL_PACKAGES[*]})" >&2
+    echo "  ${REQUIRED_PACKAGES[*]} (tests: ${TEST_PACKAGES[*]}; optional: ${OPTIONAL_PACKAGES[*]})" >&2
     return 0
   fi
-  local missing=() missing_optional=() package
-  for package in "${REQUIRED_PACKAGES[@]}"; do
-    is_installed "$package" || missing+=("$package")
-  done
-  for package in "${OPTIONAL_PACKAGES[@]}"; do
-    is_installed "$package" || missing_optional+=("$package")
-  done
-
-  if ((${#missing[@]} + ${#missing_optional[@]} > 0)); then
-    log "installing: ${missing[*]} ${missing_optional[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
-    if ((${#missing[@]} > 0)); then
-      apt_install "${missing[@]}"
-    fi
-    if ((${#missing_optional[@]} > 0)); then
-      apt_install "${missing_optional[@]}" ||
-        echo "quickstart.sh: note: could not install ${missing_optional[*]} (optional)" >&2
-    fi
-  fi
-
+  install_missing required "what the build needs" "${REQUIRED_PACKAGES[@]}"
+  install_missing optional "what is nice to have" "${OPTIONAL_PACKAGES[@]}"
   local boost_version
   boost_version="$(dpkg-query -W -f='${Version}' libboost-dev)"
   dpkg --compare-versions "$boost_version" ge "$MIN_BOOST_VERSION" ||
@@ -132,21 +149,14 @@ cmd_deps() {
   echo "deps: all required packages are installed (Boost $boost_version)"
 }
 
+# The test jobs' packages: required, as the tests that use them are part of the job.
+cmd_test_deps() {
+  install_missing required "the tests' packages" "${TEST_PACKAGES[@]}"
+}
+
 # The benchmarks' own packages: best effort, a missing one only drops its peer from the tables.
 cmd_bench_deps() {
-  if [[ "${UNIPAR_SKIP_DEPS:-0}" == 1 ]] || ! command -v dpkg-query >/dev/null 2>&1; then
-    return 0
-  fi
-  local missing=() package
-  for package in "${BENCH_PACKAGES[@]}"; do
-    is_installed "$package" || missing+=("$package")
-  done
-  if ((${#missing[@]} > 0)); then
-    log "installing the benchmarks' packages: ${missing[*]}"
-    { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null &&
-      apt_install "${missing[@]}"; } ||
-      echo "quickstart.sh: note: could not install ${missing[*]} (their peers are skipped)" >&2
-  fi
+  install_missing optional "the benchmarks' packages" "${BENCH_PACKAGES[@]}"
 }
 
 # ---- configure / build / test -------------------------------------------------------------------
@@ -231,6 +241,7 @@ cmd_demo() {
 
 cmd_test() {
   cmd_deps
+  cmd_test_deps
   configure "$BUILD_DIR" -DUNIPAR_BUILD_TESTS=ON -DUNIPAR_INSTALL=ON
   build "$BUILD_DIR"
   # Not the soak tests (label soak, 15 s to 1.5 min of repeated runs):
@@ -244,6 +255,7 @@ cmd_test() {
 # numbers mean nothing under a sanitizer.
 cmd_sanitize() {
   cmd_deps
+  cmd_test_deps
   echo
   echo "#### sanitizer job: AddressSanitizer + UndefinedBehaviorSanitizer in $ASAN_BUILD_DIR ####"
   export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:check_initialization_order=1}"
@@ -274,6 +286,7 @@ cmd_sanitize() {
 # suppression list holds; nor what the sanitizer job leaves out.
 cmd_tsan() {
   cmd_deps
+  cmd_test_deps
   echo
   echo "#### thread-sanitizer job: ThreadSanitizer in $TSAN_BUILD_DIR ####"
   # die_after_fork=0: fork's workers are forked from a main whose service thread is parked,
@@ -296,17 +309,7 @@ cmd_tsan() {
 # $FUZZ_BUILD_DIR/tests/fuzz/runs/<name>/artifacts/. MPI's framing is fuzzed without MPI.
 cmd_fuzz() {
   cmd_deps
-  if [[ "${UNIPAR_SKIP_DEPS:-0}" != 1 ]] && command -v dpkg-query >/dev/null 2>&1; then
-    local missing=() package
-    for package in "${FUZZ_PACKAGES[@]}"; do
-      is_installed "$package" || missing+=("$package")
-    done
-    if ((${#missing[@]} > 0)); then
-      log "installing the fuzz job's packages: ${missing[*]}"
-      as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
-      apt_install "${missing[@]}"
-    fi
-  fi
+  install_missing required "the fuzz job's packages" "${FUZZ_PACKAGES[@]}"
   local cc=clang cxx=clang++
   if ! command -v clang++ >/dev/null 2>&1; then
     cc=clang-14
@@ -381,6 +384,7 @@ cmd_ci() {
   start=$SECONDS
   log "ci: $(uname -srm), $(nproc) cores, $(cmake --version | head -n1), $(g++ --version | head -n1)"
   cmd_deps
+  cmd_test_deps
   for job in test sanitize; do
     local job_start=$SECONDS
     status=0
@@ -410,7 +414,7 @@ main() {
   local command="${1:-}"
   (($# > 0)) && shift
   case "$command" in
-    deps) cmd_deps ;;
+    deps) cmd_deps && cmd_test_deps ;;
     demo) cmd_demo "$@" ;;
     test) cmd_test ;;
     sanitize) cmd_sanitize ;;

@@ -20,7 +20,8 @@ The environment reaches every rank (the agent keeps it, as ssh would not).
 Exit status: COMMAND's; 77 (CTest's SKIP_RETURN_CODE) with a line starting "SKIP:" when this
 machine cannot make namespaces (not root, no `ip netns`, no unshare); 1 when a host still has a
 process 10 s after COMMAND ended (they are listed, then killed) or when setting up failed.
-Namespaces left by an earlier run that was killed (its pid is gone) are removed first.
+Namespaces left by an earlier run that was killed (its pid is gone) are removed first, once the
+tools are known to be there.
 """
 
 import argparse
@@ -109,13 +110,16 @@ def remove_stale():
 
 
 def check_allowed(prefix, mpirun):
+    """Skips (exit 77) unless this machine can make the hosts; every tool is looked for before
+    any is used, so that a missing one is a reason, not a traceback."""
     if os.geteuid() != 0:
         skip("network namespaces need root (this runs as uid %d)" % os.geteuid())
-    for tool in ("ip", "unshare"):
+    for tool, package in (("ip", "iproute2"), ("unshare", "util-linux"), ("hostname", "hostname")):
         if shutil.which(tool) is None:
-            skip(f"`{tool}` is not installed (Debian: iproute2, util-linux)")
+            skip(f"`{tool}` is not installed (Debian: {package})")
     if shutil.which(mpirun) is None and not os.access(mpirun, os.X_OK):
         skip(f"no mpirun at {mpirun}")
+    remove_stale()
     probe = prefix + "probe"
     done = run("ip", "netns", "add", probe, check=False)
     if done.returncode != 0:
@@ -179,7 +183,6 @@ def main():
     # A test timeout ends this script with SIGTERM or SIGKILL; the first still cleans up here,
     # the second at the next run (remove_stale).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    remove_stale()
     check_allowed(prefix, args.mpirun)
     names = []
     status = 1
